@@ -1,0 +1,21 @@
+/**
+ * `deno task bench [subsystem…]`: runs benchmarks and prints JSON lines.
+ * Subsystems: core. With no argument, all of them.
+ *
+ * @module
+ */
+
+const SUITES: Record<string, () => Promise<void>> = {
+  core: async () => (await import("./core.ts")).benchCore({ quick: Deno.args.includes("--quick") }),
+};
+
+const wanted = Deno.args.filter((a) => !a.startsWith("--"));
+for (const name of wanted) {
+  if (!(name in SUITES)) {
+    console.error(
+      `fanout bench: unknown suite "${name}"; choose from: ${Object.keys(SUITES).join(", ")}`,
+    );
+    Deno.exit(2);
+  }
+}
+for (const name of wanted.length ? wanted : Object.keys(SUITES)) await SUITES[name]();
