@@ -81,7 +81,7 @@ export interface OptimizerAttrs {
   eps: number;
   /** L2 penalty (sgd, adam) or decoupled decay (adamw). */
   weightDecay: number;
-  /** 1-based step count, for Adam's bias correction. */
+  /** 1-based step count of this parameter: Adam's bias correction; SGD starts its momentum buffer at step 1. */
   step: number;
 }
 
@@ -240,7 +240,8 @@ export interface Backend {
   // ---- optimisation ----------------------------------------------------------
   /**
    * Updates `param` in place from `grad`, keeping `state1` (momentum or Adam's m)
-   * and `state2` (Adam's v) in place. When `gradNormSq` (a one-element storage
+   * and `state2` (Adam's v) in place. A state the rule does not use may be any
+   * distinct one-element storage (kernels must not touch it). When `gradNormSq` (a one-element storage
    * holding the squared global gradient norm) is given and `maxNorm > 0`, the
    * gradient is first multiplied by `min(1, maxNorm / (sqrt(gradNormSq) + 1e-6))`:
    * gradient clipping without a readback.

@@ -85,7 +85,7 @@ export class Segments {
   readonly offsets: Int32Array;
   #storages = new Map<Backend, Storage>();
   #rowSegment: Index | null = null;
-  #invCount: Float32Array | null = null;
+  #invCount: Float64Array | null = null;
   #invStorages = new Map<Backend, Storage>();
 
   /** Checks that offsets start at 0 and never decrease. */
@@ -140,17 +140,17 @@ export class Segments {
     if (!this.#rowSegment) {
       const ids = new Int32Array(this.rows);
       for (let s = 0; s < this.count; s++) ids.fill(s, this.offsets[s], this.offsets[s + 1]);
-      this.#rowSegment = new Index(ids, Math.max(this.count, 1));
+      this.#rowSegment = new Index(ids, this.count);
     }
     return this.#rowSegment;
   }
 
-  /** `1 / max(1, size)` per segment, as a `count`-element f32 storage on `backend`. */
+  /** `1 / max(1, size)` per segment, as a `count`-element float storage on `backend`. */
   invCountStorage(backend: Backend): Storage {
     let s = this.#invStorages.get(backend);
     if (!s) {
       if (!this.#invCount) {
-        this.#invCount = new Float32Array(this.count);
+        this.#invCount = new Float64Array(this.count);
         for (let i = 0; i < this.count; i++) {
           this.#invCount[i] = 1 / Math.max(1, this.offsets[i + 1] - this.offsets[i]);
         }

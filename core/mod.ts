@@ -5,8 +5,10 @@
  *
  * @example
  * ```ts
- * import { webgpuBackend, setDefaultBackend, nn, optim } from "./mod.ts";
+ * import { AdamW, MLP, setDefaultBackend, webgpuBackend } from "./mod.ts";
  * setDefaultBackend(await webgpuBackend());
+ * const model = new MLP([16, 64, 1]);
+ * const opt = new AdamW(model.parameters(), { lr: 1e-3 });
  * ```
  *
  * @module
@@ -21,3 +23,10 @@ export { backward, GRADS } from "./grad_rules.ts";
 export type { GradContext, GradRule } from "./grad_rules.ts";
 export { Index, Segments } from "./index.ts";
 export { manualSeed, nextSeed, rand, randn, Rng } from "./random.ts";
+export * from "./module.ts";
+export * from "./nn.ts";
+export * from "./optim.ts";
+export * from "./schedule.ts";
+export * from "./safetensors.ts";
+export { cpuBackend } from "./cpu/mod.ts";
+export * from "./webgpu/mod.ts";

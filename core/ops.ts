@@ -132,9 +132,9 @@ function as2d(shape: readonly number[]): [number, number] {
 
 function modeOf(r: number, c: number, rows: number, cols: number): Broadcast | null {
   if (r === rows && c === cols) return "full";
+  if (r === 1 && c === 1) return "scalar";
   if (r === 1 && c === cols) return "row";
   if (r === rows && c === 1) return "col";
-  if (r === 1 && c === 1) return "scalar";
   return null;
 }
 

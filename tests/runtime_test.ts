@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { sizeClass } from "../core/webgpu/mod.ts";
-import { f16BitsToF32, f32ToF16Bits } from "../core/webgpu/storage.ts";
+import { f16BitsToNumber as f16BitsToF32, f32ToF16Bits } from "../core/half.ts";
 import { gpuBackend, noGpu } from "./gpu_env.ts";
 
 function assert(cond: unknown, msg = "assertion failed"): asserts cond {

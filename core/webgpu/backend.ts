@@ -8,7 +8,8 @@
 import type { Backend, DType, Storage } from "../backend.ts";
 import { type Gpu, type GpuInfo, requestGpu, type RequestGpuOptions } from "./device.ts";
 import { Runtime } from "./runtime.ts";
-import { bytesPer, f16BitsToF32, f32ToF16Bits, gpu, GpuStorage } from "./storage.ts";
+import { bytesPer, gpu, GpuStorage } from "./storage.ts";
+import { f16BitsToF32, f32ToF16, f32ToF16Bits } from "../half.ts";
 import { DENSE_SHADERS, denseKernels } from "./kernels_dense.ts";
 import { GRAPH_SHADERS, graphKernels } from "./kernels_graph.ts";
 
@@ -48,9 +49,7 @@ export interface WebGpuBackend extends Backend {
 function toBytes(data: ArrayLike<number>, dtype: DType): ArrayBufferView {
   if (dtype === "i32") return data instanceof Int32Array ? data : Int32Array.from(data);
   if (dtype === "f32") return data instanceof Float32Array ? data : Float32Array.from(data);
-  const h = new Uint16Array(data.length);
-  for (let i = 0; i < data.length; i++) h[i] = f32ToF16Bits(data[i]);
-  return h;
+  return f32ToF16(data);
 }
 
 /** Builds the backend over an acquired device. */
@@ -95,10 +94,7 @@ export async function createWebGpuBackend(g: Gpu): Promise<WebGpuBackend> {
       const bytes = await rt.read(g.buffer, g.bytes);
       if (g.dtype === "i32") return new Int32Array(bytes);
       if (g.dtype === "f32") return new Float32Array(bytes);
-      const h = new Uint16Array(bytes);
-      const out = new Float32Array(g.size);
-      for (let i = 0; i < g.size; i++) out[i] = f16BitsToF32(h[i]);
-      return out;
+      return f16BitsToF32(new Uint16Array(bytes, 0, g.size));
     },
     write(s: Storage, data: ArrayLike<number>): void {
       const g = gpu(s);
