@@ -43,8 +43,10 @@ const scopes: Set<Tensor>[] = [];
 /**
  * Runs `fn` and disposes every tensor created inside it, except tensors
  * reachable in its return value (a tensor, an array, or a plain object of
- * them) and tensors marked with `keep()`. Scopes nest; for async functions
- * use `scopeAsync`, and do not interleave two async scopes.
+ * them) and tensors marked with `keep()`. Class instances in the return value
+ * (a module, a clip handle) are not searched: their tensors must be kept.
+ * Scopes nest; for async functions use `scopeAsync`, and do not interleave
+ * two async scopes.
  *
  * @example
  * ```ts
