@@ -85,3 +85,45 @@ Deno.test({
     b.release(i);
   },
 });
+
+Deno.test({
+  name: "a tensor above the storage binding limit is refused with a clear error",
+  ignore: noGpu,
+  fn() {
+    const rt = gpuBackend!.runtime;
+    let msg = "";
+    try {
+      rt.alloc(rt.maxBinding + 4);
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    assert(msg.includes("storage binding limit") && msg.includes("split"), msg);
+    // Just at the limit is fine, and the pooled buffer never exceeds it.
+    const b = rt.alloc(rt.maxBinding - 1000);
+    assert(b.size <= rt.maxBinding);
+    rt.free(b);
+    rt.trim();
+  },
+});
+
+Deno.test({
+  name: "GPU validation errors surface at the next sync instead of passing silently",
+  ignore: noGpu,
+  async fn() {
+    const rt = gpuBackend!.runtime;
+    const bad = rt.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
+    // Copying from a buffer without COPY_SRC is a validation error.
+    const dst = rt.alloc(16);
+    rt.copy(bad, 0, dst, 0, 16);
+    let msg = "";
+    try {
+      await rt.sync();
+      await rt.sync(); // the event may arrive one turn late
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    assert(msg.includes("WebGPU reported"), `no error surfaced: "${msg}"`);
+    rt.free(dst);
+    bad.destroy();
+  },
+});

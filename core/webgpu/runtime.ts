@@ -75,6 +75,7 @@ export class Runtime {
   readonly #uniformF32 = new Float32Array(this.#uniformData);
   #uniformUsed = 0;
   readonly #uniformBuffer: GPUBuffer;
+  #errors: string[] = [];
   /** Counters. */
   readonly stats: RuntimeStats = {
     buffersCreated: 0,
@@ -89,6 +90,11 @@ export class Runtime {
     this.gpu = gpu;
     this.device = gpu.device;
     this.maxBinding = gpu.device.limits.maxStorageBufferBindingSize;
+    // Validation errors are reported asynchronously; keep them and raise them at
+    // the next flush, read or sync instead of letting a dispatch silently do nothing.
+    this.device.addEventListener("uncapturederror", (e) => {
+      this.#errors.push((e as GPUUncapturedErrorEvent).error.message);
+    });
     this.#uniformBuffer = this.device.createBuffer({
       size: this.#uniformData.byteLength,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
@@ -148,14 +154,20 @@ export class Runtime {
 
   // ---- memory ---------------------------------------------------------------------
 
-  /** A storage buffer of at least `bytes` from the pool. */
+  /**
+   * A storage buffer of at least `bytes` from the pool. Kernels bind whole
+   * buffers, so a tensor above the device's storage binding limit (128 MiB on
+   * software adapters) is refused here with a clear error rather than failing
+   * validation later: callers split such data into blocks.
+   */
   alloc(bytes: number): GPUBuffer {
-    const size = sizeClass(bytes);
-    if (size > this.gpu.device.limits.maxBufferSize) {
-      throw new Error(
-        `fanout: a tensor of ${bytes} bytes exceeds the device's largest buffer (${this.gpu.device.limits.maxBufferSize} bytes)`,
+    if (bytes > this.maxBinding) {
+      throw new RangeError(
+        `fanout: a tensor of ${bytes} bytes exceeds the device's storage binding limit ` +
+          `(${this.maxBinding} bytes); split it into blocks of at most that size`,
       );
     }
+    const size = Math.min(sizeClass(bytes), Math.floor(this.maxBinding / 4) * 4);
     const list = this.#free.get(size);
     const b = list?.pop();
     if (b) return b;
@@ -236,6 +248,7 @@ export class Runtime {
     this.flush();
     this.stats.reads++;
     await staging.mapAsync(GPUMapMode.READ);
+    this.checkErrors();
     const out = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     staging.destroy();
@@ -313,8 +326,17 @@ export class Runtime {
     this.dispatch(pipeline, buffers, params, [x, Math.ceil(groups / x)]);
   }
 
+  /** Throws the GPU validation errors reported since the last check, if any. */
+  checkErrors(): void {
+    if (this.#errors.length === 0) return;
+    const errs = this.#errors;
+    this.#errors = [];
+    throw new Error(`fanout: WebGPU reported ${errs.length} error(s): ${errs.join(" | ")}`);
+  }
+
   /** Submits everything recorded so far, without waiting. */
   flush(): void {
+    this.checkErrors();
     this.#endPass();
     if (!this.#encoder) return;
     if (this.#uniformUsed > 0) {
@@ -338,5 +360,6 @@ export class Runtime {
   async sync(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
+    this.checkErrors();
   }
 }
