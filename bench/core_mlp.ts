@@ -13,6 +13,7 @@ import { mseLoss } from "../core/ops.ts";
 import { Rng } from "../core/random.ts";
 import { scope, tensor } from "../core/tensor.ts";
 import { emit, timeIt } from "./report.ts";
+import { MlpStepTs } from "./baselines.ts";
 
 async function stepsPerSecond(backend: Backend, rows: number, width: number, repeats: number) {
   const rng = new Rng(3);
@@ -58,9 +59,16 @@ export async function benchMlpStep(gpu: Backend, quick: boolean): Promise<void> 
     value: await stepsPerSecond(gpu, rows, width, quick ? 3 : 10),
     impl: "webgpu",
   });
+  const rng = new Rng(4);
+  const x = Float32Array.from({ length: rows * width }, () => rng.normal());
+  const y = Float32Array.from({ length: rows }, () => rng.normal());
+  const ts = new MlpStepTs([width, width, width, 1], () => rng.next());
+  const tsSec = await timeIt(() => ts.step(x, y, rows), { warmup: 1, repeats: quick ? 1 : 3 });
+  emit({ ...common, value: 1 / tsSec, impl: "typescript" });
+  // The float64 reference backend through the same tensor API, for scale.
   emit({
     ...common,
     value: await stepsPerSecond(cpuBackend(), rows, width, 1),
-    impl: "typescript-f64-reference",
+    impl: "cpu-f64-reference-backend",
   });
 }
