@@ -31,9 +31,11 @@
  */
 
 import fc from "fast-check";
-import type { Broadcast, LossKind, Storage, UnaryOp } from "../core/backend.ts";
+import type { Backend, Broadcast, LossKind, Storage, UnaryOp } from "../core/backend.ts";
+import * as ops from "../core/ops.ts";
+import { type Tensor, tensor } from "../core/tensor.ts";
 import { cpuBackend } from "../core/cpu/mod.ts";
-import type { Rng } from "../core/random.ts";
+import { Rng } from "../core/random.ts";
 import type { KernelContext } from "../core/webgpu/backend.ts";
 import { bytesPer, GpuStorage } from "../core/webgpu/storage.ts";
 import { gpuBackend, noGpu } from "./gpu_env.ts";
@@ -174,3 +176,43 @@ export const UNARY_OPS: UnaryOp[] = [
 /** Inputs in each function's domain: positive for log and sqrt; some tiny ones for tanh/gelu. */
 /** Every loss. */
 export const LOSSES: LossKind[] = ["bce_logits", "mse", "l1", "cross_entropy"];
+
+/**
+ * Gradients of `L = Σ w ⊙ f(xs)` for every input, on `backend`. The upstream
+ * gradient reaching `f` is `w` exactly (the sum's and the product's rules only
+ * broadcast and multiply by 1).
+ */
+export async function grads(
+  backend: Backend,
+  f: (xs: Tensor[]) => Tensor,
+  inputs: { data: Float32Array; shape: number[] }[],
+  w: (outShape: readonly number[]) => Float32Array,
+): Promise<Float64Array[]> {
+  const xs = inputs.map((x) => tensor(x.data, x.shape, { backend, requiresGrad: true }));
+  const out = f(xs);
+  const wt = tensor(w(out.shape), out.shape, { backend });
+  const loss = ops.sum(ops.mul(out, wt));
+  loss.backward();
+  const res: Float64Array[] = [];
+  for (const x of xs) {
+    res.push(Float64Array.from(await x.grad!.data()));
+    x.grad!.dispose();
+    x.dispose();
+  }
+  for (const t of [out, wt, loss]) t.dispose();
+  return res;
+}
+
+/** Runs `f` on both backends with the same inputs and weights. */
+export async function gradsBoth(
+  f: (xs: Tensor[]) => Tensor,
+  inputs: { data: Float32Array; shape: number[] }[],
+  seed: number,
+): Promise<{ cpu: Float64Array[]; gpu: Float64Array[]; w: Float32Array }> {
+  let w: Float32Array | null = null;
+  const wf = (shape: readonly number[]) =>
+    w ??= f32Values(new Rng(seed ^ 0x5eed), shape.reduce((a, b) => a * b, 1), -1, 1);
+  const c = await grads(cpu, f, inputs, wf);
+  const g = await grads(gpuBackend!, f, inputs, wf);
+  return { cpu: c, gpu: g, w: w! };
+}

@@ -11,7 +11,7 @@ import fc from "fast-check";
 import type { Backend, BinaryOp, UnaryOp } from "../core/backend.ts";
 import * as ops from "../core/ops.ts";
 import { Rng } from "../core/random.ts";
-import { type Tensor, tensor } from "../core/tensor.ts";
+import { tensor } from "../core/tensor.ts";
 import {
   check,
   cpu,
@@ -19,6 +19,7 @@ import {
   f32Values,
   gpuBackend,
   gpuTest,
+  gradsBoth,
   LOSSES,
   maxAbs,
   modeArb,
@@ -26,46 +27,6 @@ import {
   RUNS,
   seedArb,
 } from "./dense_util.ts";
-
-/**
- * Gradients of `L = Σ w ⊙ f(xs)` for every input, on `backend`. The upstream
- * gradient reaching `f` is `w` exactly (the sum's and the product's rules only
- * broadcast and multiply by 1).
- */
-async function grads(
-  backend: Backend,
-  f: (xs: Tensor[]) => Tensor,
-  inputs: { data: Float32Array; shape: number[] }[],
-  w: (outShape: readonly number[]) => Float32Array,
-): Promise<Float64Array[]> {
-  const xs = inputs.map((x) => tensor(x.data, x.shape, { backend, requiresGrad: true }));
-  const out = f(xs);
-  const wt = tensor(w(out.shape), out.shape, { backend });
-  const loss = ops.sum(ops.mul(out, wt));
-  loss.backward();
-  const res: Float64Array[] = [];
-  for (const x of xs) {
-    res.push(Float64Array.from(await x.grad!.data()));
-    x.grad!.dispose();
-    x.dispose();
-  }
-  for (const t of [out, wt, loss]) t.dispose();
-  return res;
-}
-
-/** Runs `f` on both backends with the same inputs and weights `w ∈ [-1, 1)`. */
-async function gradsBoth(
-  f: (xs: Tensor[]) => Tensor,
-  inputs: { data: Float32Array; shape: number[] }[],
-  seed: number,
-): Promise<{ cpu: Float64Array[]; gpu: Float64Array[] }> {
-  let w: Float32Array | null = null;
-  const wf = (shape: readonly number[]) =>
-    w ??= f32Values(new Rng(seed ^ 0x5eed), shape.reduce((a, b) => a * b, 1), -1, 1);
-  const c = await grads(cpu, f, inputs, wf);
-  const g = await grads(gpuBackend!, f, inputs, wf);
-  return { cpu: c, gpu: g };
-}
 
 gpuTest("matmul gradients match the CPU for every transpose combination", async () => {
   await fc.assert(

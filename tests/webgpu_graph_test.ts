@@ -24,14 +24,14 @@
  */
 
 import fc from "fast-check";
-import type { Backend, SegmentReduce, Storage } from "../core/backend.ts";
+import type { SegmentReduce, Storage } from "../core/backend.ts";
 import { cpuBackend } from "../core/cpu/mod.ts";
 import { Index, Segments } from "../core/index.ts";
 import * as ops from "../core/ops.ts";
 import { Rng } from "../core/random.ts";
-import { type Tensor, tensor } from "../core/tensor.ts";
 import { forceRowLayout } from "../core/webgpu/kernels_norm.ts";
 import { gpuBackend, noGpu } from "./gpu_env.ts";
+import { gradsBoth } from "./dense_util.ts";
 
 const U = 2 ** -24;
 const RTOL = 1e-4;
@@ -476,46 +476,6 @@ gpuTest("layerNorm and layerNormGrad match the reference (both row layouts)", as
 });
 
 // ---- gradients through the tensor API ---------------------------------------------------------
-
-/**
- * Gradients of `L = Σ w ⊙ f(xs)` for every input, on `backend`. The upstream
- * gradient reaching `f` is `w` exactly (the sum's and the product's rules only
- * broadcast and multiply by 1).
- */
-async function grads(
-  backend: Backend,
-  f: (xs: Tensor[]) => Tensor,
-  inputs: { data: Float32Array; shape: number[] }[],
-  w: (outShape: readonly number[]) => Float32Array,
-): Promise<Float64Array[]> {
-  const xs = inputs.map((x) => tensor(x.data, x.shape, { backend, requiresGrad: true }));
-  const out = f(xs);
-  const wt = tensor(w(out.shape), out.shape, { backend });
-  const loss = ops.sum(ops.mul(out, wt));
-  loss.backward();
-  const res: Float64Array[] = [];
-  for (const x of xs) {
-    res.push(Float64Array.from(await x.grad!.data()));
-    x.grad!.dispose();
-    x.dispose();
-  }
-  for (const t of [out, wt, loss]) t.dispose();
-  return res;
-}
-
-/** Runs `f` on both backends with the same inputs and weights. */
-async function gradsBoth(
-  f: (xs: Tensor[]) => Tensor,
-  inputs: { data: Float32Array; shape: number[] }[],
-  seed: number,
-): Promise<{ cpu: Float64Array[]; gpu: Float64Array[]; w: Float32Array }> {
-  let w: Float32Array | null = null;
-  const wf = (shape: readonly number[]) =>
-    w ??= f32Values(new Rng(seed ^ 0x5eed), shape.reduce((a, b) => a * b, 1), -1, 1);
-  const c = await grads(cpu, f, inputs, wf);
-  const g = await grads(gpuBackend!, f, inputs, wf);
-  return { cpu: c, gpu: g, w: w! };
-}
 
 gpuTest("gradients of gather, sliceCols and concatCols match the CPU", async () => {
   await fc.assert(
