@@ -10,7 +10,7 @@ import type { Backend } from "../core/backend.ts";
 import { type WebGpuBackend, webgpuBackend } from "../core/webgpu/mod.ts";
 import { Rng } from "../core/random.ts";
 import { matmulTs, segmentSumTs } from "./baselines.ts";
-import { emit, timeIt } from "./report.ts";
+import { emit, timeBatched, timeIt } from "./report.ts";
 import { benchMlpStep } from "./core_mlp.ts";
 
 function randomF32(n: number, rng: Rng): Float32Array {
@@ -25,17 +25,15 @@ async function benchMatmul(gpu: WebGpuBackend, m: number, k: number, n: number, 
   const flops = 2 * m * k * n;
   const common = { bench: "core", metric: "matmul", unit: "GFLOP/s", m, k, n };
   const sa = gpu.fromArray(a, "f32"), sb = gpu.fromArray(b, "f32");
-  // Many dispatches per submit, one sync: Deno's ~10 ms per wait would dominate otherwise.
-  const perSubmit = Math.max(1, Math.round(2e9 / flops));
-  const sec = await timeIt(async () => {
-    for (let i = 0; i < perSubmit; i++) {
-      gpu.release(gpu.matmul(sa, sb, { m, k, n, transA: false, transB: false }));
-    }
-    await gpu.sync();
-  }, { warmup: 1, repeats: quick ? 2 : 5 });
+  // Many dispatches per sync: Deno's ~10 ms per wait would dominate otherwise.
+  const sec = await timeBatched(
+    () => gpu.release(gpu.matmul(sa, sb, { m, k, n, transA: false, transB: false })),
+    () => gpu.sync(),
+    { repeats: quick ? 2 : 5 },
+  );
   emit({
     ...common,
-    value: (flops * perSubmit) / sec / 1e9,
+    value: flops / sec / 1e9,
     impl: "webgpu",
     adapter: gpu.info.description,
   });
@@ -60,15 +58,12 @@ async function benchSegmentSum(
   const bytes = (rows * cols + segments * cols) * 4 + offsets.byteLength;
   const common = { bench: "core", metric: "segment_sum", unit: "GB/s", rows, cols, segments };
   const sx = gpu.fromArray(x, "f32"), so = gpu.fromArray(offsets, "i32");
-  const perSubmit = 20;
-  const sec = await timeIt(async () => {
-    for (let i = 0; i < perSubmit; i++) {
-      const { out } = gpu.segmentReduce(sx, so, { segments, cols, reduce: "sum" });
-      gpu.release(out);
-    }
-    await gpu.sync();
-  }, { warmup: 1, repeats: quick ? 2 : 5 });
-  emit({ ...common, value: (bytes * perSubmit) / sec / 1e9, impl: "webgpu" });
+  const sec = await timeBatched(
+    () => gpu.release(gpu.segmentReduce(sx, so, { segments, cols, reduce: "sum" }).out),
+    () => gpu.sync(),
+    { repeats: quick ? 2 : 5 },
+  );
+  emit({ ...common, value: bytes / sec / 1e9, impl: "webgpu" });
   gpu.release(sx);
   gpu.release(so);
   const tsSec = await timeIt(() => segmentSumTs(x, offsets, cols), {

@@ -12,7 +12,7 @@ import { AdamW } from "../core/optim.ts";
 import { mseLoss } from "../core/ops.ts";
 import { Rng } from "../core/random.ts";
 import { scope, tensor } from "../core/tensor.ts";
-import { emit, timeIt } from "./report.ts";
+import { emit, timeBatched, timeIt } from "./report.ts";
 import { MlpStepTs } from "./baselines.ts";
 
 async function stepsPerSecond(backend: Backend, rows: number, width: number, repeats: number) {
@@ -31,11 +31,8 @@ async function stepsPerSecond(backend: Backend, rows: number, width: number, rep
       loss.backward();
       opt.step();
     });
-  // A step is recorded without waiting; one sync per timed step closes it.
-  const sec = await timeIt(async () => {
-    step();
-    await backend.sync();
-  }, { warmup: 1, repeats });
+  // Steps are recorded without waiting; one sync closes a batch of them.
+  const sec = await timeBatched(step, () => backend.sync(), { repeats });
   opt.dispose();
   model.dispose();
   x.dispose();

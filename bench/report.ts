@@ -47,3 +47,31 @@ export async function timeIt(
   }
   return median(times);
 }
+
+/**
+ * Median seconds per call of `op` when calls are recorded back to back and
+ * closed by one `sync`: the batch size is calibrated so that one batch runs
+ * for at least `minSeconds`, so that Deno's ~10 ms per wait does not cap the
+ * figure on a fast GPU.
+ */
+export async function timeBatched(
+  op: () => void,
+  sync: () => Promise<void>,
+  opts: { minSeconds?: number; repeats?: number } = {},
+): Promise<number> {
+  const minSeconds = opts.minSeconds ?? 0.2;
+  let n = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) op();
+    await sync();
+    const sec = (performance.now() - t0) / 1000;
+    if (sec >= minSeconds || n >= 1 << 16) break;
+    n = Math.min(1 << 16, Math.max(n * 2, Math.ceil((n * minSeconds * 1.2) / Math.max(sec, 1e-6))));
+  }
+  const perCall = await timeIt(async () => {
+    for (let i = 0; i < n; i++) op();
+    await sync();
+  }, { warmup: 0, repeats: opts.repeats ?? 5 });
+  return perCall / n;
+}

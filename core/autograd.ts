@@ -16,8 +16,10 @@ export interface TapeNode<K extends OpName = OpName> {
   readonly op: K;
   /** Its tensor inputs, in the order of the gradient rule's outputs. */
   readonly inputs: readonly Tensor[];
-  /** Attributes and saved values the gradient rule needs. */
+  /** Attributes the gradient rule needs. */
   readonly attrs: OpAttrs[K];
+  /** Tensors the op saved for its rule, owned by the node and freed with it. */
+  readonly saved?: readonly Tensor[];
 }
 
 let gradEnabled = true;
@@ -56,18 +58,52 @@ export async function noGradAsync<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Attaches a tape node to `out` when grad mode is on and any input requires grad. */
+/** Whether an op on `inputs` records a node now. */
+export function willRecord(inputs: readonly Tensor[]): boolean {
+  return gradEnabled && inputs.some((t) => t.requiresGrad);
+}
+
+/**
+ * Attaches a tape node to `out` when grad mode is on and any input requires
+ * grad. `saved` tensors belong to the node; when no node is recorded they are
+ * freed at once.
+ */
 export function record<K extends OpName>(
   out: Tensor,
   op: K,
   inputs: readonly Tensor[],
   attrs: OpAttrs[K],
+  saved: readonly Tensor[] = [],
 ): Tensor {
-  if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
+  if (willRecord(inputs)) {
     out.requiresGrad = true;
-    out.node = { op, inputs, attrs } as TapeNode;
+    for (const t of saved) t.keep(); // owned by the node, not by a scope
+    out.node = { op, inputs, attrs, saved } as TapeNode;
+  } else {
+    for (const t of saved) t.dispose();
   }
   return out;
+}
+
+/** Frees what `t`'s node saved and unlinks the node (the graph is used once). */
+export function freeNode(t: Tensor): void {
+  for (const s of t.node?.saved ?? []) s.dispose();
+  t.node = null;
+}
+
+function checkAlive(t: Tensor): void {
+  if (t.disposed) {
+    throw new Error(
+      `fanout: backward() reached a disposed tensor of shape [${t.shape}]: ` +
+        "run backward() inside the scope that built the graph",
+    );
+  }
+  if (!t.isLeaf && !t.node) {
+    throw new Error(
+      `fanout: backward() through a freed graph (tensor of shape [${t.shape}]): ` +
+        "each graph can be walked once; recompute the forward pass",
+    );
+  }
 }
 
 /** Reverse topological order of the nodes reachable from `root` (root first). */
@@ -75,6 +111,7 @@ export function reverseTopo(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
   // Iterative DFS: graphs of deep GNNs can exceed the JS stack.
+  checkAlive(root);
   const stack: [Tensor, number][] = [[root, 0]];
   seen.add(root);
   while (stack.length) {
@@ -85,6 +122,7 @@ export function reverseTopo(root: Tensor): Tensor[] {
       top[1]++;
       const child = inputs[i];
       if (child.requiresGrad && !seen.has(child)) {
+        checkAlive(child);
         seen.add(child);
         stack.push([child, 0]);
       }

@@ -87,8 +87,9 @@ export interface OptimizerAttrs {
 
 /**
  * The kernel set. `n` is an element count, `rows`/`cols` a 2-D extent.
- * Methods never mutate their inputs, except the `*InPlace` ones and
- * `optimizerStep`, which say so.
+ * Methods never mutate their inputs, except `optimizerStep`, which says so.
+ * Operands hold exactly the sizes their attributes imply; float kernels take
+ * `f32` operands (`f16` is converted with `cast` first).
  */
 export interface Backend {
   /** "webgpu" or "cpu". */
@@ -107,7 +108,7 @@ export interface Backend {
   write(s: Storage, data: ArrayLike<number>): void;
   /** Adds a reference; `release` drops one and recycles the memory at zero. */
   retain(s: Storage): void;
-  /** Drops a reference (see `retain`). */
+  /** Drops a reference (see `retain`); releasing more often than retained is an error. */
   release(s: Storage): void;
   /** Submits all work issued so far without waiting for it. */
   flush(): void;
@@ -220,7 +221,9 @@ export interface Backend {
   /**
    * Mean loss as a one-element storage. `pred` is `rows × cols`; `target` is the
    * same shape (f32) except for cross-entropy, where it is `rows` class ids (i32)
-   * and `cols` is the number of classes.
+   * and `cols` is the number of classes. A class id outside `[0, cols)` is
+   * invalid input: the CPU reference throws; a GPU kernel cannot, so WebGPU
+   * gives that row zero loss and zero gradient (the mean still counts it).
    */
   loss(
     kind: LossKind,

@@ -10,7 +10,7 @@
  */
 
 import type { Broadcast, Storage } from "./backend.ts";
-import { noGrad, reverseTopo } from "./autograd.ts";
+import { freeNode, noGrad, reverseTopo } from "./autograd.ts";
 import {
   binary,
   cast,
@@ -23,6 +23,7 @@ import {
   type OpAttrs,
   type OpName,
   reshape,
+  scale,
   segmentReduce,
   sliceCols,
   sum,
@@ -156,7 +157,7 @@ export const GRADS: { readonly [K in OpName]: GradRule<K> } = {
     });
   },
 
-  segmentReduce: ({ inputs: [x], attrs }, dy) => {
+  segmentReduce: ({ inputs: [x], out, attrs }, dy) => {
     const { segments, reduce } = attrs;
     const backend = x.backend;
     const rowSeg = segments.rowSegment();
@@ -165,7 +166,8 @@ export const GRADS: { readonly [K in OpName]: GradRule<K> } = {
       const inv = borrow(segments.invCountStorage(backend), [segments.count, 1]);
       return [gather(mul(dy, inv), rowSeg)];
     }
-    const s = backend.segmentMaxGrad(dy.storage, attrs.argmax!.storage, rowSeg.storage(backend), {
+    const argmax = out.node!.saved![0];
+    const s = backend.segmentMaxGrad(dy.storage, argmax.storage, rowSeg.storage(backend), {
       rows: x.shape[0],
       cols: x.shape[1],
     });
@@ -183,53 +185,41 @@ export const GRADS: { readonly [K in OpName]: GradRule<K> } = {
     ),
   ],
 
-  layerNorm: ({ inputs: [x, gamma, beta], attrs }, dy) => {
+  layerNorm: ({ inputs: [x, gamma, beta], out }, dy) => {
+    const [mean, rstd] = out.node!.saved!;
     const r = x.backend.layerNormGrad(
       x.storage,
       gamma.storage,
-      attrs.mean.storage,
-      attrs.rstd.storage,
+      mean.storage,
+      rstd.storage,
       dy.storage,
       { rows: x.shape[0], cols: x.shape[1] },
     );
-    const out = [
+    const grads = [
       new Tensor(r.dx, x.shape),
       new Tensor(r.dgamma, gamma.shape),
       new Tensor(r.dbeta, beta.shape),
     ];
-    return out.map((g, i) => {
+    return grads.map((g, i) => {
       if (need([x, gamma, beta][i])) return g;
       g.dispose();
       return null;
     });
   },
 
-  loss: ({ inputs: [pred], attrs }, dy) => {
+  loss: ({ inputs: [pred, target], attrs: { kind } }, dy) => {
     const [rows, cols] = pred.shape.length === 2 ? pred.shape : [pred.size, 1];
-    return [
-      new Tensor(
-        pred.backend.lossGrad(attrs.kind, pred.storage, attrs.target.storage, dy.storage, {
-          rows,
-          cols,
-        }),
-        pred.shape,
-      ),
-    ];
+    const gp = new Tensor(
+      pred.backend.lossGrad(kind, pred.storage, target.storage, dy.storage, { rows, cols }),
+      pred.shape,
+    );
+    if (!need(target)) return [need(pred) ? gp : null, null];
+    // mse and l1 are symmetric in (pred, target): d/dt = −d/dp. For BCE on logits x,
+    // d/dt of mean(max(x,0) − x·t + log1p(e^−|x|)) is −x/n.
+    const gt = kind === "bce_logits" ? scale(mul(pred, dy), -1 / pred.size) : neg(gp);
+    return [need(pred) ? gp : null, reshape(gt, target.shape)];
   },
 };
-
-/** Disposes what a node saved for its rule and unlinks it (the graph is used once). */
-function freeNode(t: Tensor): void {
-  const node = t.node!;
-  if (node.op === "layerNorm") {
-    const a = node.attrs as OpAttrs["layerNorm"];
-    a.mean.dispose();
-    a.rstd.dispose();
-  } else if (node.op === "segmentReduce") {
-    (node.attrs as OpAttrs["segmentReduce"]).argmax?.dispose();
-  }
-  t.node = null;
-}
 
 /**
  * Backpropagates from a one-element tensor. Leaves (tensors with
@@ -278,10 +268,6 @@ export function backward(root: Tensor): void {
       gs.forEach((gi, i) => {
         if (!gi) return;
         const input = node.inputs[i];
-        if (!input.requiresGrad) {
-          if (gi !== g) gi.dispose();
-          return;
-        }
         // Each map entry owns its tensor: share a returned dy (or a repeated one) by view.
         const mine = gi === g || owned.has(gi) ? gi.detach() : gi;
         owned.add(gi);

@@ -2,7 +2,9 @@
  * Integer index structures for gathers and segment reductions.
  *
  * Both keep their values on the host (they come from the sampler) and upload
- * lazily, once per backend. The gradient of a gather is a segment sum over
+ * lazily, once per backend. Like tensors they belong to the enclosing
+ * `scope`, which frees their uploads at its end (a batch's indices live as
+ * long as its training step); `keep()` makes one outlive scopes. The gradient of a gather is a segment sum over
  * the gather's transpose: the positions sorted by source row, grouped by
  * source with CSR offsets. No atomics are needed.
  *
@@ -10,6 +12,7 @@
  */
 
 import type { Backend, Storage } from "./backend.ts";
+import { track, untrack } from "./tensor.ts";
 
 /** Row ids into a table of `range` rows, e.g. the rows a gather reads. */
 export class Index {
@@ -24,6 +27,7 @@ export class Index {
   constructor(values: Int32Array | ArrayLike<number>, range: number) {
     this.values = values instanceof Int32Array ? values : Int32Array.from(values);
     this.range = range;
+    track(this);
     for (let i = 0; i < this.values.length; i++) {
       const v = this.values[i];
       if (!(v >= 0 && v < range)) {
@@ -59,11 +63,23 @@ export class Index {
     const cursor = counts.slice(0, this.range);
     const perm = new Int32Array(this.values.length);
     for (let i = 0; i < this.values.length; i++) perm[cursor[this.values[i]]++] = i;
+    // Owned by this index (freed with it), not by the scope that asked.
     this.#transposed = {
-      perm: new Index(perm, this.values.length),
-      segments: new Segments(counts),
+      perm: new Index(perm, this.values.length).keep(),
+      segments: new Segments(counts).keep(),
     };
     return this.#transposed;
+  }
+
+  /** Number of backends holding an upload (0 after `dispose`). */
+  storageCount(): number {
+    return this.#storages.size;
+  }
+
+  /** Removes this index from the enclosing scopes so that it outlives them. */
+  keep(): this {
+    untrack(this);
+    return this;
   }
 
   /** Releases the uploaded copies. */
@@ -94,6 +110,7 @@ export class Segments {
     if (this.offsets.length < 1 || this.offsets[0] !== 0) {
       throw new RangeError("fanout: segment offsets must start at 0");
     }
+    track(this);
     for (let i = 1; i < this.offsets.length; i++) {
       if (this.offsets[i] < this.offsets[i - 1]) {
         throw new RangeError(
@@ -109,6 +126,9 @@ export class Segments {
     for (let i = 0; i < ids.length; i++) {
       if (i > 0 && ids[i] < ids[i - 1]) {
         throw new RangeError(`fanout: segment ids not sorted at ${i}`);
+      }
+      if (!(ids[i] >= 0 && ids[i] < count)) {
+        throw new RangeError(`fanout: segment id ${ids[i]} at ${i} is outside [0, ${count})`);
       }
       offsets[ids[i] + 1]++;
     }
@@ -140,9 +160,20 @@ export class Segments {
     if (!this.#rowSegment) {
       const ids = new Int32Array(this.rows);
       for (let s = 0; s < this.count; s++) ids.fill(s, this.offsets[s], this.offsets[s + 1]);
-      this.#rowSegment = new Index(ids, this.count);
+      this.#rowSegment = new Index(ids, this.count).keep(); // owned by these segments
     }
     return this.#rowSegment;
+  }
+
+  /** Number of uploads held (0 after `dispose`). */
+  storageCount(): number {
+    return this.#storages.size + this.#invStorages.size;
+  }
+
+  /** Removes these segments from the enclosing scopes so that they outlive them. */
+  keep(): this {
+    untrack(this);
+    return this;
   }
 
   /** `1 / max(1, size)` per segment, as a `count`-element float storage on `backend`. */

@@ -14,10 +14,9 @@ import type {
   LossKind,
   ReduceAxis,
   SegmentReduce,
-  Storage,
   UnaryOp,
 } from "./backend.ts";
-import { isGradEnabled, record } from "./autograd.ts";
+import { record } from "./autograd.ts";
 import { installHooks, numel, Tensor } from "./tensor.ts";
 import type { Index, Segments } from "./index.ts";
 import { nextSeed } from "./random.ts";
@@ -28,17 +27,17 @@ export interface OpAttrs {
   reshape: { from: readonly number[] };
   cast: { from: DType };
   matmul: { transA: boolean; transB: boolean };
-  binary: { op: BinaryOp; aMode: Broadcast; bMode: Broadcast; rows: number; cols: number };
+  binary: { op: BinaryOp; aMode: Broadcast; bMode: Broadcast };
   unary: { op: UnaryOp; alpha: number; beta: number };
   dropout: { p: number; seed: number };
   reduceSum: { axis: ReduceAxis };
   gather: { index: Index };
   sliceCols: { start: number; len: number };
   concatCols: { cols: number[] };
-  segmentReduce: { segments: Segments; reduce: SegmentReduce; argmax: Tensor | null };
+  segmentReduce: { segments: Segments; reduce: SegmentReduce };
   segmentSoftmax: { segments: Segments };
-  layerNorm: { eps: number; mean: Tensor; rstd: Tensor };
-  loss: { kind: LossKind; target: Tensor };
+  layerNorm: Record<never, never>;
+  loss: { kind: LossKind };
 }
 
 /** Name of a differentiable op. */
@@ -130,6 +129,11 @@ function as2d(shape: readonly number[]): [number, number] {
   return [shape[0], shape[1]];
 }
 
+/** The broadcast extent of two sizes (a 1 stretches to the other, even to 0), or -1. */
+function broadcastDim(a: number, b: number): number {
+  return a === b ? a : a === 1 ? b : b === 1 ? a : -1;
+}
+
 function modeOf(r: number, c: number, rows: number, cols: number): Broadcast | null {
   if (r === rows && c === cols) return "full";
   if (r === 1 && c === 1) return "scalar";
@@ -144,13 +148,15 @@ export function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   requireFloat(op, a);
   requireFloat(op, b);
   const [ar, ac] = as2d(a.shape), [br, bc] = as2d(b.shape);
-  const rows = Math.max(ar, br), cols = Math.max(ac, bc);
+  const rows = broadcastDim(ar, br), cols = broadcastDim(ac, bc);
   const aMode = modeOf(ar, ac, rows, cols), bMode = modeOf(br, bc, rows, cols);
-  if (!aMode || !bMode) fail(op, `shapes [${a.shape}] and [${b.shape}] do not broadcast`);
+  if (rows < 0 || cols < 0 || !aMode || !bMode) {
+    fail(op, `shapes [${a.shape}] and [${b.shape}] do not broadcast`);
+  }
   const rank = Math.max(a.shape.length, b.shape.length);
   const shape = rank === 2 ? [rows, cols] : rank === 1 ? [cols] : [];
   const s = backend.binary(op, a.storage, b.storage, { rows, cols, aMode, bMode });
-  return record(new Tensor(s, shape), "binary", [a, b], { op, aMode, bMode, rows, cols });
+  return record(new Tensor(s, shape), "binary", [a, b], { op, aMode, bMode });
 }
 
 /** `a + b` (broadcasting). */
@@ -292,21 +298,14 @@ export function segmentReduce(x: Tensor, segments: Segments, reduce: SegmentRedu
     cols,
     reduce,
   });
-  const keepArgmax = argmax !== undefined && isGradEnabled() && x.requiresGrad;
-  if (argmax && !keepArgmax) releaseSaved([argmax]);
-  return record(new Tensor(out, [segments.count, cols]), "segmentReduce", [x], {
-    segments,
-    reduce,
-    argmax: keepArgmax ? new Tensor(argmax!, [segments.count, cols]) : null,
-  });
-}
-
-/** Frees saved storages of an op that recorded no tape node (no grad needed). */
-function releaseSaved(saved: (Storage | Tensor | null | undefined)[]): void {
-  for (const s of saved) {
-    if (s instanceof Tensor) s.dispose();
-    else if (s) s.backend.release(s);
-  }
+  const saved = argmax ? [new Tensor(argmax, [segments.count, cols])] : [];
+  return record(
+    new Tensor(out, [segments.count, cols]),
+    "segmentReduce",
+    [x],
+    { segments, reduce },
+    saved,
+  );
 }
 
 /** Sum per segment. */
@@ -337,19 +336,15 @@ export function segmentSoftmax(x: Tensor, segments: Segments): Tensor {
 /** Layer norm over each row with per-column scale `gamma` and shift `beta` (`[cols]`). */
 export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
   const backend = sameBackend("layerNorm", [x, gamma, beta]);
+  requireFloat("layerNorm", x);
   const [rows, cols] = require2d("layerNorm", x);
   for (const [t, name] of [[gamma, "gamma"], [beta, "beta"]] as const) {
     requireFloat("layerNorm", t);
     if (t.size !== cols) fail("layerNorm", `${name} has ${t.size} elements, expected ${cols}`);
   }
   const r = backend.layerNorm(x.storage, gamma.storage, beta.storage, { rows, cols, eps });
-  const y = new Tensor(r.y, [rows, cols]);
-  if (![x, gamma, beta].some((t) => t.requiresGrad) || !isGradEnabled()) {
-    releaseSaved([r.mean, r.rstd]);
-    return y;
-  }
-  const mean = new Tensor(r.mean, [rows]), rstd = new Tensor(r.rstd, [rows]);
-  return record(y, "layerNorm", [x, gamma, beta], { eps, mean, rstd });
+  const saved = [new Tensor(r.mean, [rows]), new Tensor(r.rstd, [rows])];
+  return record(new Tensor(r.y, [rows, cols]), "layerNorm", [x, gamma, beta], {}, saved);
 }
 
 // ---- losses -----------------------------------------------------------------------
@@ -369,7 +364,8 @@ function lossOp(kind: LossKind, pred: Tensor, target: Tensor): Tensor {
     }
   }
   const s = backend.loss(kind, pred.storage, target.storage, { rows, cols });
-  return record(new Tensor(s, []), "loss", [pred], { kind, target });
+  // The target is an input too: regression targets may come from the model.
+  return record(new Tensor(s, []), "loss", [pred, target], { kind });
 }
 
 /** Mean binary cross-entropy on logits (numerically stable). */

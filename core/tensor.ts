@@ -38,19 +38,41 @@ export function numel(shape: readonly number[]): number {
 
 // ---- scopes -------------------------------------------------------------------
 
-const scopes: Set<Tensor>[] = [];
+/** Something a scope can free: tensors, and the index structures of core/index.ts. */
+export interface Disposable {
+  /** Frees the resources. */
+  dispose(): void;
+}
+
+const scopes: Set<Disposable>[] = [];
+
+/** Registers `d` with the innermost open scope (no-op outside scopes). */
+export function track(d: Disposable): void {
+  scopes[scopes.length - 1]?.add(d);
+}
+
+/** Removes `d` from every open scope so that it outlives them. */
+export function untrack(d: Disposable): void {
+  for (const s of scopes) s.delete(d);
+}
 
 /**
- * Runs `fn` and disposes every tensor created inside it, except tensors
- * reachable in its return value (a tensor, an array, or a plain object of
- * them) and tensors marked with `keep()`. Class instances in the return value
- * (a module, a clip handle) are not searched: their tensors must be kept.
- * Scopes nest; for async functions use `scopeAsync`, and do not interleave
- * two async scopes.
+ * Runs `fn` and disposes every tensor (and `Index` / `Segments`) created
+ * inside it, except those reachable in its return value (directly, or in an
+ * array or plain object) and those marked with `keep()`. Class instances in
+ * the return value (a module, a clip handle) are not searched: their tensors
+ * must be kept. Scopes nest; for async functions use `scopeAsync`, and do not
+ * interleave two async scopes. Run `backward()` inside the scope that built
+ * the graph: the intermediates it needs die with the scope.
  *
  * @example
  * ```ts
- * const loss = scope(() => mseLoss(model.forward(x), y)); // intermediates freed
+ * const loss = scope(() => {
+ *   const l = mseLoss(model.forward(x), y);
+ *   l.backward();
+ *   opt.step();
+ *   return l; // kept; every intermediate is freed
+ * });
  * ```
  */
 export function scope<T>(fn: () => T): T {
@@ -80,32 +102,29 @@ export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
   return result;
 }
 
-function collect(value: unknown, out: Set<Tensor>, depth = 0): void {
+function collect(value: unknown, created: Set<Disposable>, out: Set<Disposable>, depth = 0): void {
   if (depth > 4 || value === null || typeof value !== "object") return;
-  if (value instanceof Tensor) {
-    out.add(value);
+  if (created.has(value as Disposable)) {
+    out.add(value as Disposable);
     return;
   }
   if (Array.isArray(value)) {
-    for (const v of value) collect(v, out, depth + 1);
+    for (const v of value) collect(v, created, out, depth + 1);
     return;
   }
   if (Object.getPrototypeOf(value) === Object.prototype) {
-    for (const v of Object.values(value)) collect(v, out, depth + 1);
+    for (const v of Object.values(value)) collect(v, created, out, depth + 1);
   }
 }
 
 function closeScope(result: unknown): void {
   const created = scopes.pop()!;
-  const kept = new Set<Tensor>();
-  collect(result, kept);
+  const kept = new Set<Disposable>();
+  collect(result, created, kept);
   const parent = scopes[scopes.length - 1];
   for (const t of created) {
-    if (kept.has(t)) {
-      parent?.add(t);
-    } else if (!t.disposed) {
-      t.dispose();
-    }
+    if (kept.has(t)) parent?.add(t);
+    else t.dispose();
   }
 }
 
@@ -131,8 +150,8 @@ export class Tensor {
   requiresGrad: boolean;
   /** Accumulated gradient (leaves only), after `backward()`. */
   grad: Tensor | null = null;
-  /** The op that produced this tensor, when recorded for autograd. */
-  node: TapeNode | null = null;
+  #node: TapeNode | null = null;
+  #recorded = false;
   #disposed = false;
 
   /** Wraps a storage; prefer the creation functions. The tensor owns one reference to `storage`. */
@@ -150,7 +169,25 @@ export class Tensor {
     this.storage = storage;
     this.shape = Object.freeze([...shape]);
     this.requiresGrad = requiresGrad;
-    scopes[scopes.length - 1]?.add(this);
+    track(this);
+  }
+
+  /** The op that produced this tensor, while its graph is alive (null once freed). */
+  get node(): TapeNode | null {
+    return this.#node;
+  }
+  set node(n: TapeNode | null) {
+    if (n) this.#recorded = true;
+    this.#node = n;
+  }
+
+  /**
+   * True for tensors no recorded op produced (inputs, parameters). A tensor
+   * produced by an op stays a non-leaf after its graph is freed, so a second
+   * `backward()` through it is an error rather than a silent no-op.
+   */
+  get isLeaf(): boolean {
+    return !this.#recorded;
   }
 
   /** The owning backend. */
@@ -178,17 +215,25 @@ export class Tensor {
     return this.#disposed;
   }
 
-  /** Returns the storage to the pool. Using the tensor afterwards is an error. */
+  /**
+   * Returns the storage to the pool, with what the producing op saved for its
+   * gradient and, for a leaf, its `.grad`. Using the tensor afterwards is an error.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     this.storage.backend.release(this.storage);
-    this.node = null;
+    for (const t of this.#node?.saved ?? []) t.dispose();
+    this.#node = null;
+    if (this.isLeaf) {
+      this.grad?.dispose();
+      this.grad = null;
+    }
   }
 
   /** Removes this tensor from the enclosing scopes so that it outlives them. */
   keep(): this {
-    for (const s of scopes) s.delete(this);
+    untrack(this);
     return this;
   }
 

@@ -1,6 +1,20 @@
 import assert from "node:assert/strict";
 import { cpuBackend } from "./cpu/mod.ts";
-import { add, matmul, mul, relu, reshape, sum } from "./ops.ts";
+import {
+  add,
+  bceWithLogits,
+  gather,
+  l1Loss,
+  matmul,
+  mseLoss,
+  mul,
+  relu,
+  reshape,
+  segmentSum,
+  sum,
+  tanh,
+} from "./ops.ts";
+import { Index, Segments } from "./index.ts";
 import { noGrad } from "./autograd.ts";
 import { scope, type Tensor, tensor } from "./tensor.ts";
 
@@ -78,4 +92,60 @@ Deno.test("shape errors name the op and the shapes", () => {
     /add: shapes \[2,3\] and \[2\] do not broadcast/,
   );
   assert.throws(() => tensor([1, 2, 3], [2, 2], on), /3 values do not fill shape \[2,2\]/);
+});
+
+Deno.test("a second backward through a freed graph is an error, not a silent no-op", () => {
+  const w = tensor([0.5], [1, 1], { ...on, requiresGrad: true });
+  const h = tanh(mul(w, tensor([2], [1, 1], on)));
+  sum(h).backward();
+  assert.throws(() => sum(mul(h, h)).backward(), /freed graph/);
+  const l = sum(mul(w, w));
+  l.backward();
+  assert.throws(() => l.backward(), /freed graph/);
+});
+
+Deno.test("backward after the scope that built the graph closed is an error", () => {
+  const w = tensor([1, 2], [2], { ...on, requiresGrad: true });
+  const loss = scope(() => sum(relu(mul(w, w))));
+  assert.throws(() => loss.backward(), /disposed tensor.*inside the scope/);
+});
+
+Deno.test("a loss target that requires grad gets its gradient (mse, l1, bce)", async () => {
+  for (
+    const [lossFn, expect] of [
+      // d/dt mean((p−t)²) = −2(p−t)/n; d/dt mean|p−t| = −sign(p−t)/n; d/dt bce = −p/n.
+      [mseLoss, (p: number, t: number) => (-2 * (p - t)) / 2],
+      [l1Loss, (p: number, t: number) => -Math.sign(p - t) / 2],
+      [bceWithLogits, (p: number) => -p / 2],
+    ] as const
+  ) {
+    const p = tensor([0.5, -1], [2], { ...on, requiresGrad: true });
+    const t = tensor([0.25, 0.75], [2], { ...on, requiresGrad: true });
+    lossFn(p, t).backward();
+    const g = Array.from(await t.grad!.data());
+    assert.deepEqual(g.map((v) => +v.toFixed(12)), [
+      +expect(0.5, 0.25).toFixed(12),
+      +expect(-1, 0.75).toFixed(12),
+    ]);
+  }
+});
+
+Deno.test("broadcasting handles zero-size dimensions (an empty batch through Linear)", () => {
+  const x = tensor([], [0, 3], on);
+  const y = add(matmul(x, tensor([1, 2, 3, 4, 5, 6], [3, 2], on)), tensor([1, 1], [2], on));
+  assert.deepEqual(y.shape, [0, 2]);
+  assert.deepEqual(add(tensor([], [0], on), tensor([1], [], on)).shape, [0]);
+});
+
+Deno.test("Index and Segments made in a scope free their uploads with it", () => {
+  let idx: Index | null = null;
+  let segs: Segments | null = null;
+  const x = tensor([1, 2, 3, 4], [2, 2], on);
+  scope(() => {
+    idx = new Index([1, 0, 1], 2);
+    segs = new Segments([0, 2, 3]);
+    segmentSum(gather(x, idx), segs);
+  });
+  assert.equal(idx!.storageCount(), 0, "index uploads released");
+  assert.equal(segs!.storageCount(), 0, "segment uploads released");
 });

@@ -90,7 +90,8 @@ export async function trainMlpDemo(opts: MlpDemoOptions): Promise<MlpDemoResult>
   const on = { backend };
   const model = new MLP([IN, width, width, 1], { activation: "gelu", backend, rng });
   const opt = new AdamW(model.parameters(), { lr: 3e-3, weightDecay: 1e-4 });
-  const sched = new LRScheduler(opt, linearWarmup(Math.min(20, steps), cosine(steps, 3e-5)));
+  const warmup = Math.min(20, steps);
+  const sched = new LRScheduler(opt, linearWarmup(warmup, cosine(steps - warmup, 3e-5)));
   // The whole training set lives on the device; batches are row blocks of it.
   const xs: Tensor[] = [], ys: Tensor[] = [];
   for (let b = 0; b < trainRows / batch; b++) {

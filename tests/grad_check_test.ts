@@ -14,7 +14,7 @@ import {
   type GradInput,
   values,
 } from "../core/cpu/testing.ts";
-import { roundF16 } from "../core/cpu/storage.ts";
+import { roundF16 } from "../core/half.ts";
 import { Index, Segments } from "../core/index.ts";
 import * as ops from "../core/ops.ts";
 import { setDefaultBackend, type Tensor, tensor } from "../core/tensor.ts";
@@ -536,9 +536,8 @@ Deno.test("errors: out-of-range indices", () => {
   );
 });
 
-Deno.test("grad check tolerance margin (worst error / allowance)", () => {
-  // Every check above passed; report how close the worst one came to its allowance.
-  assert.ok(gradCheckStats.checks > 0);
+// How close the worst check came to its allowance: a report, not a test.
+globalThis.addEventListener("unload", () => {
   console.log(
     `gradCheck: ${gradCheckStats.checks} partials, worst |err|/allowance = ${
       gradCheckStats.worstRatio.toExponential(2)

@@ -100,10 +100,23 @@ Deno.test({
     step();
     await backend.sync();
     const before = { ...stats };
-    for (let i = 0; i < 5; i++) {
-      step();
-      backend.flush();
+    // Count every buffer the device creates (pool misses, staging for uploads, anything).
+    const device = backend.runtime.device;
+    const createBuffer = device.createBuffer.bind(device);
+    let created = 0;
+    device.createBuffer = (d: GPUBufferDescriptor) => {
+      created++;
+      return createBuffer(d);
+    };
+    try {
+      for (let i = 0; i < 5; i++) {
+        step();
+        backend.flush();
+      }
+    } finally {
+      device.createBuffer = createBuffer;
     }
+    assert(created === 0, `${created} device buffers created by warm steps`);
     assert(
       stats.buffersCreated === before.buffersCreated,
       `${stats.buffersCreated - before.buffersCreated} buffers created`,

@@ -25,7 +25,8 @@ import type {
 } from "../backend.ts";
 import * as dense from "./dense.ts";
 import * as graph from "./graph.ts";
-import { convert, CpuStorage, roundF16 } from "./storage.ts";
+import { convert, CpuStorage } from "./storage.ts";
+import { roundF16 } from "../half.ts";
 
 function fail(kernel: string, msg: string): never {
   throw new Error(`fanout: cpu.${kernel}: ${msg}`);

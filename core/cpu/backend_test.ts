@@ -8,7 +8,8 @@ import fc from "fast-check";
 import type { DType, OptimizerAttrs, Storage } from "../backend.ts";
 import { cpuBackend } from "./backend.ts";
 import { dropoutHash, dropoutKeep } from "./hash.ts";
-import { type CpuStorage, roundF16 } from "./storage.ts";
+import type { CpuStorage } from "./storage.ts";
+import { roundF16 } from "../half.ts";
 import { assertClose, values } from "./testing.ts";
 
 const B = cpuBackend();

@@ -14,4 +14,5 @@
 
 export { cpuBackend } from "./backend.ts";
 export { dropoutHash, dropoutKeep } from "./hash.ts";
-export { CpuStorage, roundF16 } from "./storage.ts";
+export { CpuStorage } from "./storage.ts";
+export { roundF16 } from "../half.ts";

@@ -1,11 +1,12 @@
 /**
  * Storage of the CPU reference backend: a reference-counted typed array, plus
- * the float16 rounding that emulates `f16` storage.
+ * `f16` storage emulated by rounding with `core/half.ts`.
  *
  * @module
  */
 
 import type { Backend, DType, Storage } from "../backend.ts";
+import { roundF16 } from "../half.ts";
 
 const EMPTY_F64 = new Float64Array(0);
 const EMPTY_I32 = new Int32Array(0);
@@ -57,37 +58,6 @@ export class CpuStorage implements Storage {
   drop(): void {
     this.#data = this.dtype === "i32" ? EMPTY_I32 : EMPTY_F64;
   }
-}
-
-/**
- * Rounds a number to the nearest IEEE 754 half-precision value (ties to even),
- * with overflow to ±Infinity and gradual underflow: what storing a value as
- * `f16` keeps. NaN stays NaN, and the sign of zero is kept.
- */
-export function roundF16(x: number): number {
-  if (!Number.isFinite(x) || x === 0) return x;
-  const a = Math.abs(x);
-  // Halfway between the largest half (65504) and 2^16 rounds to even: overflow.
-  if (a >= 65520) return x > 0 ? Infinity : -Infinity;
-  let quantum: number;
-  if (a < 2 ** -14) {
-    quantum = 2 ** -24; // subnormal spacing
-  } else {
-    let e = Math.floor(Math.log2(a));
-    if (2 ** e > a) e--;
-    else if (2 ** (e + 1) <= a) e++;
-    quantum = 2 ** (e - 10); // 10 fraction bits
-  }
-  const r = roundHalfEven(a / quantum) * quantum;
-  return x < 0 ? -r : r;
-}
-
-function roundHalfEven(y: number): number {
-  const f = Math.floor(y);
-  const d = y - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
 }
 
 /**

@@ -60,7 +60,7 @@ export interface GradCheckOptions {
   seed?: number;
   /** Finite-difference step (default 1e-6). */
   eps?: number;
-  /** Relative tolerance (default 1e-6). */
+  /** Relative tolerance (default 1e-7). */
   rtol?: number;
 }
 
@@ -73,11 +73,11 @@ export const gradCheckStats = { worstRatio: 0, checks: 0, worst: "" };
  * random weights `w ∈ [-1, 1]`, so that every output element contributes.
  *
  * Each partial derivative must satisfy `|analytic − numeric| ≤ rtol·max(|a|,|n|) + atol`
- * with `atol = 1e-8·max(1, S)` and `S = Σ|w ⊙ f(xs)|`: the central difference's
+ * with `atol = 1e-9·max(1, S)` and `S = Σ|w ⊙ f(xs)|`: the central difference's
  * truncation error is `eps²/6·|L'''|` (≈ 2e-13·|L'''| at eps = 1e-6, covered by
  * `rtol`), and its rounding error is about `k·u·S/eps` for float64 unit
  * roundoff `u ≈ 1.1e-16` and `k` rounding steps along the computation
- * (`atol` allows k ≈ 100).
+ * (`atol` allows k ≈ 9).
  */
 export function gradCheck(
   f: (xs: Tensor[]) => Tensor,

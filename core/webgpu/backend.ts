@@ -55,7 +55,7 @@ function toBytes(data: ArrayLike<number>, dtype: DType): ArrayBufferView {
 /** Builds the backend over an acquired device. */
 export async function createWebGpuBackend(g: Gpu): Promise<WebGpuBackend> {
   const rt = new Runtime(g);
-  await rt.loadShaders([...DENSE_SHADERS, ...GRAPH_SHADERS]);
+  await rt.loadShaders(["fill.wgsl", ...DENSE_SHADERS, ...GRAPH_SHADERS]);
   const backend = {
     name: "webgpu",
     supportsF16: rt.hasF16,
@@ -80,13 +80,19 @@ export async function createWebGpuBackend(g: Gpu): Promise<WebGpuBackend> {
       return s;
     },
     full(size: number, value: number, dtype: DType): Storage {
+      // A kernel writes the pattern: no host array and no staging buffer per call.
       const s = ctx.out(size, dtype);
-      if (dtype === "f16") {
-        rt.upload(s.buffer, new Uint16Array(size).fill(f32ToF16Bits(value)));
-      } else {
-        const a = dtype === "i32" ? new Int32Array(size) : new Float32Array(size);
-        rt.upload(s.buffer, a.fill(value));
-      }
+      const words = dtype === "f16" ? Math.ceil(size / 2) : size;
+      let bits: number;
+      if (dtype === "i32") bits = value | 0;
+      else if (dtype === "f32") bits = new Uint32Array(Float32Array.of(value).buffer)[0];
+      else bits = f32ToF16Bits(value) * 0x10001;
+      rt.dispatch1d(
+        rt.pipeline("fill.wgsl", "fill"),
+        [s.buffer],
+        { u: [words, bits >>> 0] },
+        words,
+      );
       return s;
     },
     async read(s: Storage): Promise<Float32Array | Int32Array> {
@@ -107,8 +113,7 @@ export async function createWebGpuBackend(g: Gpu): Promise<WebGpuBackend> {
       gpu(s).refs++;
     },
     release(s: Storage): void {
-      const g = s as GpuStorage;
-      if (g.refs <= 0) return;
+      const g = gpu(s); // throws on a second release, as the CPU backend does
       if (--g.refs === 0) rt.free(g.buffer);
     },
     flush(): void {

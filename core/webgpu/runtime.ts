@@ -64,6 +64,7 @@ export class Runtime {
   readonly maxBinding: number;
   readonly #free = new Map<number, GPUBuffer[]>();
   readonly #pipelines = new Map<string, GPUComputePipeline>();
+  readonly #layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
   readonly #modules = new Map<string, GPUShaderModule>();
   readonly #sources = new Map<string, string>();
   #encoder: GPUCommandEncoder | null = null;
@@ -297,10 +298,9 @@ export class Runtime {
       resource: { buffer: this.#uniformBuffer, offset, size: UNIFORM_SLOT },
     }];
     buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
-    const bindGroup = this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
-      entries,
-    });
+    let layout = this.#layouts.get(pipeline);
+    if (!layout) this.#layouts.set(pipeline, layout = pipeline.getBindGroupLayout(0));
+    const bindGroup = this.device.createBindGroup({ layout, entries });
     if (!this.#pass) this.#pass = this.#enc().beginComputePass();
     this.#pass.setPipeline(pipeline);
     this.#pass.setBindGroup(0, bindGroup);
