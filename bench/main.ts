@@ -7,6 +7,8 @@
 
 const SUITES: Record<string, () => Promise<void>> = {
   core: async () => (await import("./core.ts")).benchCore({ quick: Deno.args.includes("--quick") }),
+  store: async () =>
+    (await import("./store.ts")).benchStore({ quick: Deno.args.includes("--quick") }),
 };
 
 const wanted = Deno.args.filter((a) => !a.startsWith("--"));

@@ -53,6 +53,15 @@ export interface TableSchema {
   foreignKeys: ForeignKey[];
   /** Time column: each row becomes visible at this time. Static when absent. */
   timeColumn?: string;
+  /**
+   * A foreign key column whose parent's time this row takes (schema key
+   * `time_from`), for event tables without a date of their own (f1's results
+   * happen at their race's date). `Database.open` resolves it into a TIMESTAMP
+   * column `__time` and sets `timeColumn` to it in `db.schema`, so consumers
+   * only ever see `timeColumn`. Chains (a parent that inherits too) resolve in
+   * dependency order.
+   */
+  timeFrom?: string;
   /** Every column of the file with its semantic type (keys and time included). */
   columns: ColumnSchema[];
 }

@@ -1,0 +1,326 @@
+/**
+ * `fanout schema <dir>`: a starting schema inferred from the CSV and Parquet
+ * files of a folder, for the user to edit.
+ *
+ * - Each file is a table named after the file (`races.csv` → `races`).
+ * - Column types: by DuckDB type and cardinality over a sample (store/stypes.ts).
+ * - Primary key: a unique, never-null column named `id`, `<table>Id`,
+ *   `<table>_id` or `<singular>Id` (case and underscores ignored); failing
+ *   that, `<x>Id` where the table name starts or ends with `x`. Only when
+ *   exactly one column qualifies.
+ * - Foreign keys: a column named like exactly one other table's primary key
+ *   (or ending with it, as `home_team_id` → `team_id`) whose values are at
+ *   least 95% found there.
+ * - Time column: the one column that is a DATE/TIMESTAMP, or an integer named
+ *   like a date holding 8-digit YYYYMMDD values, and is never null; birth
+ *   dates (`dob`, `…birth…`) are features, not row times.
+ *
+ * Ambiguities are written as comments above the table in the YAML.
+ *
+ * @module
+ */
+
+import type { DuckDBConnection } from "@duckdb/node-api";
+import type { ColumnSchema, ForeignKey, Schema, TableSchema } from "./types.ts";
+import {
+  closeDuck,
+  type DuckColumn,
+  fileKind,
+  isDateType,
+  isIntegerType,
+  loadFile,
+  openDuck,
+  queryRows,
+  quoteIdent,
+} from "./duck.ts";
+import { columnStats, guessStype } from "./stypes.ts";
+import { schemaToYaml } from "./schema.ts";
+
+/** A schema with the inference's notes (ambiguities), by table name. */
+export interface InferredSchema {
+  /** The inferred schema, every column typed. */
+  schema: Schema;
+  /** Remarks per table, written as comments by {@link inferSchemaYaml}. */
+  notes: Record<string, string[]>;
+}
+
+/** One file being inferred. */
+interface FileInfo {
+  table: string;
+  file: string;
+  relation: string;
+  columns: DuckColumn[];
+  rows: number;
+  primaryKey?: string;
+  timeColumn?: string;
+  notes: string[];
+}
+
+/** Lower-case letters and digits only: `raceId`, `race_id` and `RaceID` agree. */
+function norm(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]/g, "");
+}
+
+/** A crude English singular: `races` → `race`, `categories` → `category`. */
+function singular(word: string): string {
+  if (/ies$/.test(word)) return word.slice(0, -3) + "y";
+  if (/(ss|x|ch|sh)es$/.test(word)) return word.slice(0, -2);
+  if (/[^s]s$/.test(word)) return word.slice(0, -1);
+  return word;
+}
+
+/** The table name for a file: its name without extensions. */
+function tableName(file: string): string {
+  return file.replace(/(\.(csv|tsv|txt|parquet))?(\.(gz|zst))?$/i, "");
+}
+
+/** Infers a schema and notes from the data files of `dir`. */
+export async function inferSchemaDetailed(dir: string): Promise<InferredSchema> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isFile && fileKind(e.name)) names.push(e.name);
+  }
+  names.sort();
+  if (names.length === 0) throw new Error(`${dir}: no CSV or Parquet files to infer a schema from`);
+  const duck = await openDuck();
+  try {
+    const files: FileInfo[] = [];
+    const seen = new Map<string, string>();
+    for (const [i, file] of names.entries()) {
+      const table = tableName(file);
+      if (seen.has(table)) {
+        const first = files.find((f) => f.table === table);
+        first?.notes.push(`${file} was skipped: table "${table}" is read from ${seen.get(table)}`);
+        continue;
+      }
+      seen.set(table, file);
+      const relation = quoteIdent(`__infer${i}`);
+      const columns = await loadFile(duck.conn, `${dir}/${file}`, `__infer${i}`);
+      const [{ n }] = await queryRows(duck.conn, `SELECT count(*) AS n FROM ${relation}`);
+      files.push({ table, file, relation, columns, rows: Number(n), notes: [] });
+    }
+    for (const f of files) {
+      f.primaryKey = await inferPrimaryKey(duck.conn, f);
+      f.timeColumn = await inferTimeColumn(duck.conn, f);
+    }
+    const tables: TableSchema[] = [];
+    for (const f of files) {
+      const foreignKeys = await inferForeignKeys(duck.conn, f, files);
+      const keyCols = new Set([f.primaryKey, ...foreignKeys.map((k) => k.column)]);
+      const rest = f.columns.filter((c) => !keyCols.has(c.name) && c.name !== f.timeColumn);
+      const stats = new Map(
+        (await columnStats(duck.conn, f.relation, rest)).map((s) => [s.name, s]),
+      );
+      const columns: ColumnSchema[] = f.columns.map((c) => ({
+        name: c.name,
+        stype: keyCols.has(c.name)
+          ? "id"
+          : c.name === f.timeColumn
+          ? "timestamp"
+          : guessStype(stats.get(c.name)!),
+      }));
+      const t: TableSchema = { name: f.table, file: f.file, foreignKeys, columns };
+      if (f.primaryKey) t.primaryKey = f.primaryKey;
+      if (f.timeColumn) t.timeColumn = f.timeColumn;
+      tables.push(t);
+    }
+    const notes: Record<string, string[]> = {};
+    for (const f of files) if (f.notes.length > 0) notes[f.table] = f.notes;
+    return { schema: { tables }, notes };
+  } finally {
+    closeDuck(duck);
+  }
+}
+
+/** Infers a schema from the data files of `dir` (see the module doc for the rules). */
+export async function inferSchema(dir: string): Promise<Schema> {
+  return (await inferSchemaDetailed(dir)).schema;
+}
+
+/** The header of an inferred schema file. */
+function header(dir: string): string {
+  return [
+    `fanout schema, inferred from the files in ${dir}.`,
+    "Check it and edit it: keys and time columns are filled in only where names and",
+    "values make them unambiguous, and column types are guesses from a sample.",
+    "  file:          the CSV or Parquet file, relative to the data folder",
+    "  primary_key:   the column that identifies a row (unique, never empty)",
+    "  time_column:   when a row becomes visible; leave it out for static tables",
+    "  foreign_keys:  column: table whose primary key the column holds",
+    "  columns:       column: numerical | categorical | multicategorical | text | timestamp | id",
+    "                 (columns left out are inferred when the data is loaded)",
+  ].join("\n");
+}
+
+/** The inferred schema as YAML, with a header telling the user to edit it and notes. */
+export async function inferSchemaYaml(dir: string): Promise<string> {
+  const { schema, notes } = await inferSchemaDetailed(dir);
+  return schemaToYaml(schema, { header: header(dir), notes });
+}
+
+/** Options of {@link writeSchemaFile}. */
+export interface WriteSchemaOptions {
+  /** Replace an existing file (default false: refuse, so that edits are not lost). */
+  overwrite?: boolean;
+}
+
+/**
+ * Infers the schema of `dir` and writes it to `outPath` atomically (a
+ * temporary file beside it, then a rename). Returns the inferred schema.
+ */
+export async function writeSchemaFile(
+  dir: string,
+  outPath: string,
+  opts: WriteSchemaOptions = {},
+): Promise<Schema> {
+  if (!opts.overwrite && await exists(outPath)) {
+    throw new Error(`${outPath} already exists; remove it or overwrite it explicitly`);
+  }
+  const { schema, notes } = await inferSchemaDetailed(dir);
+  const text = schemaToYaml(schema, { header: header(dir), notes });
+  const tmp = `${outPath}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, outPath);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  return schema;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Whether a column is unique and never null over the whole table. */
+async function isUnique(conn: DuckDBConnection, f: FileInfo, col: string): Promise<boolean> {
+  const q = quoteIdent(col);
+  const [r] = await queryRows(
+    conn,
+    `SELECT count(*) AS n, count(${q}) AS nn, count(DISTINCT ${q}) AS d FROM ${f.relation}`,
+  );
+  return Number(r.n) > 0 && r.n === r.nn && r.n === r.d;
+}
+
+async function inferPrimaryKey(conn: DuckDBConnection, f: FileInfo): Promise<string | undefined> {
+  const t = norm(f.table);
+  const s = singular(t);
+  const exact = new Set(["id", `${t}id`, `${s}id`]);
+  const keyable = f.columns.filter((c) => isIntegerType(c.type) || c.type === "VARCHAR");
+  const tier1 = keyable.filter((c) => exact.has(norm(c.name)));
+  const tier2 = keyable.filter((c) => {
+    const n = norm(c.name);
+    if (!n.endsWith("id") || exact.has(n)) return false;
+    const x = n.slice(0, -2);
+    return x.length >= 3 && [t, s].some((w) => w.startsWith(x) || w.endsWith(x));
+  });
+  for (const tier of [tier1, tier2]) {
+    const ok: string[] = [];
+    for (const c of tier) if (await isUnique(conn, f, c.name)) ok.push(c.name);
+    if (ok.length === 1) return ok[0];
+    if (ok.length > 1) {
+      f.notes.push(`primary key: several candidates (${ok.join(", ")}); pick one`);
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+async function inferTimeColumn(conn: DuckDBConnection, f: FileInfo): Promise<string | undefined> {
+  const birth = (name: string) => /birth|^dob$|_dob$/i.test(name);
+  const candidates: string[] = [];
+  for (const c of f.columns) {
+    if (c.name === f.primaryKey || birth(c.name)) continue;
+    const q = quoteIdent(c.name);
+    let check: string | null = null;
+    if (isDateType(c.type)) check = `count(${q}) = count(*)`;
+    else if (isIntegerType(c.type) && /date|day/i.test(c.name)) {
+      check = `count(*) FILTER (WHERE ${q} BETWEEN 10000101 AND 99991231 AND ` +
+        `try_strptime(CAST(${q} AS VARCHAR), '%Y%m%d') IS NOT NULL) = count(*)`;
+    }
+    if (!check) continue;
+    const [r] = await queryRows(conn, `SELECT ${check} AS ok FROM ${f.relation}`);
+    if (r.ok === true) candidates.push(c.name);
+  }
+  if (candidates.length === 1) return candidates[0];
+  if (candidates.length > 1) {
+    f.notes.push(
+      `time column: several candidates (${candidates.join(", ")}); pick one as time_column`,
+    );
+  }
+  return undefined;
+}
+
+/** The normalised names a column referencing `parent` may have. */
+function referenceNames(parent: FileInfo): string[] {
+  const pk = norm(parent.primaryKey!);
+  if (pk !== "id") return [pk];
+  const t = norm(parent.table);
+  return [`${t}id`, `${singular(t)}id`];
+}
+
+/** Whether `col` ends with `pk` at a word boundary (`home_team_id`, `homeTeamId`). */
+function endsWithKey(col: string, pk: string): boolean {
+  if (pk.toLowerCase() === "id" || col.length <= pk.length) return false;
+  if (!col.toLowerCase().endsWith(pk.toLowerCase())) return false;
+  const before = col[col.length - pk.length - 1];
+  const first = col[col.length - pk.length];
+  return before === "_" || (first >= "A" && first <= "Z");
+}
+
+async function inferForeignKeys(
+  conn: DuckDBConnection,
+  f: FileInfo,
+  files: FileInfo[],
+): Promise<ForeignKey[]> {
+  const parents = files.filter((p) => p.primaryKey);
+  const out: ForeignKey[] = [];
+  for (const c of f.columns) {
+    if (c.name === f.primaryKey || c.name === f.timeColumn) continue;
+    const n = norm(c.name);
+    let matches = parents.filter((p) => referenceNames(p).includes(n));
+    if (matches.length === 0) matches = parents.filter((p) => endsWithKey(c.name, p.primaryKey!));
+    if (matches.length > 1) {
+      const list = matches.map((p) => p.table).join(", ");
+      f.notes.push(`foreign key "${c.name}": could reference ${list}; pick one`);
+      continue;
+    }
+    if (matches.length === 0) continue;
+    const p = matches[0];
+    const share = await containedShare(conn, f, c, p);
+    if (share >= 0.95) out.push({ column: c.name, table: p.table });
+    else if (share > 0) {
+      f.notes.push(
+        `"${c.name}" looks like a foreign key to ${p.table}, but only ` +
+          `${(share * 100).toFixed(1)}% of its values are there; left out`,
+      );
+    }
+  }
+  return out;
+}
+
+/** Share of the non-null rows of `c` whose value is a primary key of `p`. */
+async function containedShare(
+  conn: DuckDBConnection,
+  f: FileInfo,
+  c: DuckColumn,
+  p: FileInfo,
+): Promise<number> {
+  const pkType = p.columns.find((x) => x.name === p.primaryKey)!.type;
+  const cast = (e: string) => (pkType === c.type ? e : `CAST(${e} AS VARCHAR)`);
+  const col = cast(`c.${quoteIdent(c.name)}`);
+  const pk = cast(`p.${quoteIdent(p.primaryKey!)}`);
+  const [r] = await queryRows(
+    conn,
+    `SELECT count(*) AS n, count(*) FILTER (WHERE ${col} IN (SELECT ${pk} FROM ${p.relation} p)) ` +
+      `AS hit FROM ${f.relation} c WHERE c.${quoteIdent(c.name)} IS NOT NULL`,
+  );
+  return Number(r.n) === 0 ? 0 : Number(r.hit) / Number(r.n);
+}
