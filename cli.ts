@@ -4,6 +4,8 @@
  *
  * ```sh
  * deno task train [--steps N] [--batch N] [--backend webgpu|cpu] [--out DIR]
+ * deno run -A cli.ts schema <data dir> [--out schema.yaml] [--overwrite true]
+ * deno run -A cli.ts graph <data dir> --schema <file> [--out DIR]
  * deno run -A cli.ts info
  * ```
  *
@@ -15,11 +17,22 @@ import type { Backend } from "./core/backend.ts";
 import { cpuBackend } from "./core/cpu/mod.ts";
 import { NoAdapterError, webgpuBackend } from "./core/webgpu/mod.ts";
 import { trainMlpDemo } from "./models/mod.ts";
+import {
+  Database,
+  graphFromDatabase,
+  loadSchema,
+  saveGraph,
+  writeSchemaFile,
+} from "./store/mod.ts";
 
 const USAGE = `usage: fanout <command> [options]
 commands:
   train   train on the embedded default data
           --steps N (300)  --batch N (1024)  --backend webgpu|cpu (webgpu)  --out DIR (out)
+  schema  write a starting schema inferred from a folder of CSV/Parquet files
+          fanout schema <dir> [--out <dir>/schema.yaml] [--overwrite true]
+  graph   load a database, validate it, build and save its temporal graph
+          fanout graph <dir> --schema <file> [--out <dir>/graph] [--dangling fail|drop]
   info    describe the WebGPU adapter`;
 
 /** Parses `--key value` pairs; a flag that is not in `allowed` is an error naming the valid ones. */
@@ -104,6 +117,52 @@ async function train(args: string[]): Promise<void> {
   );
 }
 
+async function schema(args: string[]): Promise<void> {
+  const [dir, ...rest] = args;
+  if (!dir || dir.startsWith("--")) {
+    throw new Error("schema needs a data directory: fanout schema <dir>");
+  }
+  const flags = parseFlags(rest, ["out", "overwrite"]);
+  const out = flags.get("out") ?? `${dir}/schema.yaml`;
+  const s = await writeSchemaFile(dir, out, { overwrite: flags.get("overwrite") === "true" });
+  console.log(`wrote ${out}: ${s.tables.length} tables; review keys and time columns before use`);
+}
+
+async function graph(args: string[]): Promise<void> {
+  const [dir, ...rest] = args;
+  if (!dir || dir.startsWith("--")) {
+    throw new Error("graph needs a data directory: fanout graph <dir> --schema <file>");
+  }
+  const flags = parseFlags(rest, ["schema", "out", "dangling"]);
+  const schemaPath = flags.get("schema");
+  if (!schemaPath) {
+    throw new Error("graph needs --schema <file> (write one with: fanout schema <dir>)");
+  }
+  const dangling = flags.get("dangling") ?? "fail";
+  if (dangling !== "fail" && dangling !== "drop") {
+    throw new Error(`--dangling must be fail or drop, got "${dangling}"`);
+  }
+  const t0 = performance.now();
+  const db = await Database.open(dir, await loadSchema(schemaPath), {
+    danglingForeignKeys: dangling,
+  });
+  for (const w of db.warnings) console.warn(`warning: ${w}`);
+  const g = await graphFromDatabase(db);
+  db.close();
+  const out = flags.get("out") ?? `${dir}/graph`;
+  await saveGraph(g, out);
+  const b = g.bytes();
+  console.log(
+    JSON.stringify({
+      nodeTypes: g.nodeTypes().length,
+      edgeTypes: g.edgeTypes().length,
+      bytes: b,
+      seconds: (performance.now() - t0) / 1000,
+      out,
+    }),
+  );
+}
+
 async function info(): Promise<void> {
   const gpu = await webgpuBackend();
   console.log(JSON.stringify(gpu.info, null, 2));
@@ -113,6 +172,8 @@ if (import.meta.main) {
   const [command, ...rest] = Deno.args;
   try {
     if (command === "train") await train(rest);
+    else if (command === "schema") await schema(rest);
+    else if (command === "graph") await graph(rest);
     else if (command === "info") await info();
     else {
       console.error(command ? `unknown command "${command}"\n${USAGE}` : USAGE);

@@ -1,6 +1,6 @@
 /**
  * `deno task bench [subsystem…]`: runs benchmarks and prints JSON lines.
- * Subsystems: core. With no argument, all of them.
+ * Subsystems: core, store. With no argument, all of them.
  *
  * @module
  */

@@ -1,10 +1,28 @@
 /**
- * Relational ingestion, schema, predictive queries, the temporal graph store
- * (topology in RAM) and the feature store (attributes on disk). Knows nothing
- * of GPUs or models. Filled by the relational-ingestion and feature-store
- * issues; see ../shared/DESIGN.md for the contracts.
+ * Relational data in, temporal graph and training tables out: schema files
+ * (written or inferred), DuckDB ingestion with validation, the graph store
+ * (CSR per edge type on SharedArrayBuffers, adjacency sorted by time), its
+ * binary save/load and appends. Knows nothing of GPUs or models.
+ *
+ * @example
+ * ```ts
+ * import { Database, graphFromDatabase, loadSchema } from "./mod.ts";
+ * const db = await Database.open("data/f1", await loadSchema("store/examples/f1.yaml"));
+ * const graph = await graphFromDatabase(db);
+ * console.log(graph.edgeTypes());
+ * ```
  *
  * @module
  */
 
-export {};
+export * from "./types.ts";
+export * from "./schema.ts";
+export * from "./infer.ts";
+export * from "./database.ts";
+export * from "./ticks.ts";
+export * from "./keys.ts";
+export { GraphStore } from "./graph.ts";
+export type { EdgeData, GraphBytes, GraphData, NodeData, Neighbors } from "./graph.ts";
+export * from "./graph_build.ts";
+export * from "./graph_io.ts";
+export * from "./graph_append.ts";
