@@ -2,7 +2,9 @@
  * The relational database: the tables of a schema loaded from CSV or Parquet
  * files into an embedded, in-memory DuckDB, validated, with the conventions
  * of store/types.ts (tables named as in the schema, `__row` dense in file
- * order, time columns as TIMESTAMP).
+ * order, time columns as TIMESTAMP, and for a table with `time_from` its
+ * parent's time as the TIMESTAMP column `__time`, which `db.schema` names as
+ * its `timeColumn`).
  *
  * ```ts
  * const db = await Database.open("data/f1", await loadSchema("f1.yaml"));
@@ -36,7 +38,11 @@ export interface OpenOptions {
 
 /** A loaded, validated relational database. */
 export class Database {
-  /** The schema, completed: every column of every file, each with a semantic type. */
+  /**
+   * The schema, completed: every column of every file, each with a semantic
+   * type; a table with `timeFrom` keeps it and has `timeColumn` `__time` (a
+   * column of type `timestamp` at the end of its columns).
+   */
   readonly schema: Schema;
   /** The data folder the files were read from. */
   readonly dir: string;
@@ -67,8 +73,11 @@ export class Database {
    * Throws `SchemaError` for an inconsistent schema and {@link DataError} for
    * data that does not match it (missing files or columns, duplicate or empty
    * primary keys, missing or unreadable times, values that do not fit a
-   * declared type, dangling foreign keys unless dropped), with messages that
-   * name the file, table, column and lines.
+   * declared type, dangling foreign keys unless dropped, empty `time_from`
+   * keys), with messages that name the file, table, column and lines.
+   * Inherited times (`time_from`) are resolved after dangling rows are
+   * dropped, parents first; a row whose `time_from` key is empty is an
+   * error (as an empty time column is), never dropped.
    */
   static async open(dir: string, schema: Schema, opts: OpenOptions = {}): Promise<Database> {
     const policy = opts.danglingForeignKeys ?? "fail";

@@ -398,6 +398,17 @@ Deno.test("f1 with the example schema: row counts match the files, __row dense, 
     assert.deepEqual(first, { raceId: 1, name: "Australian Grand Prix" });
     const [{ n }] = await db.query("select count(*) as n from results where position is null");
     assert.equal(n, 10953); // `\N` in results.position (SOURCE.md)
+    // Event tables take their race's date through time_from: raceId.
+    for (const name of ["results", "qualifying", "pit_stops", "driver_standings"]) {
+      const t = db.table(name);
+      assert.equal(t.timeFrom, "raceId", name);
+      assert.equal(t.timeColumn, "__time", name);
+      const [r] = await db.query(
+        `select count(*) as n, count(*) filter (where e.__time = r.date) as same ` +
+          `from "${name}" e join races r using ("raceId")`,
+      );
+      assert.deepEqual(r, { n: db.rowCount(name), same: db.rowCount(name) }, name);
+    }
   } finally {
     db.close();
   }

@@ -14,6 +14,11 @@
  * - Time column: the one column that is a DATE/TIMESTAMP, or an integer named
  *   like a date holding 8-digit YYYYMMDD values, and is never null; birth
  *   dates (`dob`, `…birth…`) are features, not row times.
+ * - `time_from`: a table with no time column (and no candidate for one) whose
+ *   foreign keys lead to exactly one table with a time (its own, or one
+ *   inherited this way: parents are decided first) takes its time from that
+ *   parent, when the key is never empty; with a note, as it is a guess that
+ *   the rows are events at their parent's time (f1's results and races).
  *
  * Ambiguities are written as comments above the table in the YAML.
  *
@@ -35,6 +40,7 @@ import {
 } from "./duck.ts";
 import { columnStats, guessStype } from "./stypes.ts";
 import { schemaToYaml } from "./schema.ts";
+import { plural } from "./messages.ts";
 
 /** A schema with the inference's notes (ambiguities), by table name. */
 export interface InferredSchema {
@@ -53,6 +59,8 @@ interface FileInfo {
   rows: number;
   primaryKey?: string;
   timeColumn?: string;
+  /** Whether some column could be the time column (then no `time_from` is proposed). */
+  timeCandidates: boolean;
   notes: string[];
 }
 
@@ -97,7 +105,15 @@ export async function inferSchemaDetailed(dir: string): Promise<InferredSchema> 
       const relation = quoteIdent(`__infer${i}`);
       const columns = await loadFile(duck.conn, `${dir}/${file}`, `__infer${i}`);
       const [{ n }] = await queryRows(duck.conn, `SELECT count(*) AS n FROM ${relation}`);
-      files.push({ table, file, relation, columns, rows: Number(n), notes: [] });
+      files.push({
+        table,
+        file,
+        relation,
+        columns,
+        rows: Number(n),
+        timeCandidates: false,
+        notes: [],
+      });
     }
     for (const f of files) {
       f.primaryKey = await inferPrimaryKey(duck.conn, f);
@@ -124,6 +140,7 @@ export async function inferSchemaDetailed(dir: string): Promise<InferredSchema> 
       if (f.timeColumn) t.timeColumn = f.timeColumn;
       tables.push(t);
     }
+    await inferTimeFrom(duck.conn, files, tables);
     const notes: Record<string, string[]> = {};
     for (const f of files) if (f.notes.length > 0) notes[f.table] = f.notes;
     return { schema: { tables }, notes };
@@ -146,6 +163,7 @@ function header(dir: string): string {
     "  file:          the CSV or Parquet file, relative to the data folder",
     "  primary_key:   the column that identifies a row (unique, never empty)",
     "  time_column:   when a row becomes visible; leave it out for static tables",
+    "  time_from:     instead of time_column: a foreign key whose row's time each row takes",
     "  foreign_keys:  column: table whose primary key the column holds",
     "  columns:       column: numerical | categorical | multicategorical | text | timestamp | id",
     "                 (columns left out are inferred when the data is loaded)",
@@ -249,6 +267,7 @@ async function inferTimeColumn(conn: DuckDBConnection, f: FileInfo): Promise<str
     const [r] = await queryRows(conn, `SELECT ${check} AS ok FROM ${f.relation}`);
     if (r.ok === true) candidates.push(c.name);
   }
+  f.timeCandidates = candidates.length > 0;
   if (candidates.length === 1) return candidates[0];
   if (candidates.length > 1) {
     f.notes.push(
@@ -323,4 +342,62 @@ async function containedShare(
       `AS hit FROM ${f.relation} c WHERE c.${quoteIdent(c.name)} IS NOT NULL`,
   );
   return Number(r.n) === 0 ? 0 : Number(r.hit) / Number(r.n);
+}
+
+/**
+ * Proposes `time_from` (see the module doc), deciding tables once every
+ * parent is decided, so that a proposal never turns ambiguous later.
+ */
+async function inferTimeFrom(
+  conn: DuckDBConnection,
+  files: FileInfo[],
+  tables: TableSchema[],
+): Promise<void> {
+  const info = new Map(files.map((f) => [f.table, f]));
+  type State = "timed" | "static" | "open";
+  const state = new Map<string, State>(tables.map((t) => [
+    t.name,
+    t.timeColumn ? "timed" : info.get(t.name)!.timeCandidates ? "static" : "open",
+  ]));
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const t of tables) {
+      if (state.get(t.name) !== "open") continue;
+      const parents = t.foreignKeys.filter((k) => k.table !== t.name);
+      if (parents.some((k) => state.get(k.table) === "open")) continue;
+      changed = true;
+      state.set(t.name, "static");
+      const f = info.get(t.name)!;
+      const timed = parents.filter((k) => state.get(k.table) === "timed");
+      if (timed.length > 1) {
+        const list = timed.map((k) => `${k.column} -> ${k.table}`).join(", ");
+        f.notes.push(
+          `time_from: several foreign keys lead to a table with a time (${list}); pick one ` +
+            `as time_from if the rows are events at that table's time`,
+        );
+        continue;
+      }
+      if (timed.length === 0) continue;
+      const k = timed[0];
+      const q = quoteIdent(k.column);
+      const [{ n }] = await queryRows(
+        conn,
+        `SELECT count(*) AS n FROM ${f.relation} WHERE ${q} IS NULL`,
+      );
+      if (Number(n) > 0) {
+        f.notes.push(
+          `time_from: "${k.column}" would give each row the time of its ${k.table} row, but ` +
+            `it is empty in ${plural(Number(n), "row")}; left out`,
+        );
+        continue;
+      }
+      t.timeFrom = k.column;
+      state.set(t.name, "timed");
+      f.notes.push(
+        `time_from "${k.column}": no time column, so each row takes the time of its ` +
+          `${k.table} row (the only parent with a time); remove it if the rows are not ` +
+          `events at that time`,
+      );
+    }
+  }
 }

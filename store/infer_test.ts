@@ -21,6 +21,17 @@ Deno.test("f1: sensible keys, foreign keys and time columns; the inferred schema
   const results = table(schema, "results");
   assert.equal(results.primaryKey, "resultId");
   assert.equal(results.timeColumn, undefined);
+  assert.equal(results.timeFrom, "raceId"); // races is the only parent with a time
+  const inheriting = schema.tables.filter((t) => t.timeFrom).map((t) => `${t.name}.${t.timeFrom}`);
+  assert.deepEqual(inheriting.sort(), [
+    "constructor_results.raceId",
+    "constructor_standings.raceId",
+    "driver_standings.raceId",
+    "pit_stops.raceId",
+    "qualifying.raceId",
+    "results.raceId",
+    "sprint_results.raceId",
+  ]);
   assert.deepEqual(results.foreignKeys.map((f) => `${f.column}->${f.table}`), [
     "raceId->races",
     "driverId->drivers",
@@ -42,6 +53,7 @@ Deno.test("f1: sensible keys, foreign keys and time columns; the inferred schema
   const db = await Database.open(F1_DIR, schema);
   try {
     assert.equal(db.rowCount("results"), 27118);
+    assert.equal(db.table("results").timeColumn, "__time");
   } finally {
     db.close();
   }
@@ -117,5 +129,47 @@ Deno.test("a folder without data files is an error", async () => {
     await assert.rejects(() => inferSchema(dir), {
       message: `${dir}: no CSV or Parquet files to infer a schema from`,
     });
+  });
+});
+
+Deno.test("time_from is proposed only when unambiguous, through chains, with notes", async () => {
+  await withDir({
+    "users.csv": "userId,signup\n1,2020-01-01\n2,2020-02-01\n",
+    "shops.csv": "shopId,opened\n1,2019-01-01\n",
+    "kinds.csv": "kindId,name\n1,a\n",
+    "orders.csv": "orderId,userId,kindId\n1,1,1\n2,2,1\n",
+    "items.csv": "itemId,orderId\n1,1\n2,2\n3,1\n",
+    "visits.csv": "visitId,userId,shopId\n1,1,1\n2,2,1\n",
+    "reviews.csv": "reviewId,orderId\n1,1\n2,\n",
+  }, async (dir) => {
+    const { schema, notes } = await inferSchemaDetailed(dir);
+    const from = (t: string) => table(schema, t).timeFrom;
+    assert.equal(from("orders"), "userId"); // kinds has no time
+    assert.equal(from("items"), "orderId"); // orders inherits
+    assert.equal(from("visits"), undefined); // users and shops both have a time
+    assert.equal(from("reviews"), undefined); // orderId is empty in a row
+    assert.equal(from("users"), undefined);
+    assert.deepEqual(notes.orders, [
+      'time_from "userId": no time column, so each row takes the time of its users row (the ' +
+      "only parent with a time); remove it if the rows are not events at that time",
+    ]);
+    assert.deepEqual(notes.visits, [
+      "time_from: several foreign keys lead to a table with a time (userId -> users, " +
+      "shopId -> shops); pick one as time_from if the rows are events at that table's time",
+    ]);
+    assert.deepEqual(notes.reviews, [
+      'time_from: "orderId" would give each row the time of its orders row, but it is empty ' +
+      "in 1 row; left out",
+    ]);
+    const text = await inferSchemaYaml(dir);
+    assert.ok(text.includes("    time_from: orderId\n"), text);
+    assert.deepEqual(parseSchema(text, "i.yaml"), schema);
+    const db = await Database.open(dir, schema);
+    try {
+      const { t } = await db.columns("select epoch(__time) as t from items order by __row");
+      assert.deepEqual([...t as Float64Array], [1577836800, 1580515200, 1577836800]);
+    } finally {
+      db.close();
+    }
   });
 });

@@ -183,6 +183,24 @@ export function keptRows(t: Staged, dropTable: string | null): string {
 }
 
 /**
+ * The join condition of a foreign key, `c.column = p.pk` over the staged
+ * columns (aliases `c` and `p`, or `pk` under the name `pkAs` in `p`),
+ * compared as strings when their types differ.
+ */
+export function keyEquals(
+  child: Staged,
+  column: string,
+  parent: Staged,
+  pk: string,
+  pkAs = pk,
+): string {
+  const sameType = child.types.get(column) === parent.types.get(pk);
+  const key = (alias: string, col: string) =>
+    sameType ? `${alias}.${quoteIdent(col)}` : `CAST(${alias}.${quoteIdent(col)} AS VARCHAR)`;
+  return `${key("c", column)} = ${key("p", pkAs)}`;
+}
+
+/**
  * Finds the rows of `child` whose foreign key `column` matches no `pk` of
  * `parent`, leaving out rows listed in the drop tables; with `dropInto`,
  * adds their record indices to that table.
@@ -196,12 +214,10 @@ export async function danglingRows(
   drops: { child: string | null; parent: string | null },
   dropInto?: string,
 ): Promise<Dangling> {
-  const sameType = child.types.get(column) === parent.types.get(pk);
-  const key = (alias: string, col: string) =>
-    sameType ? `${alias}.${quoteIdent(col)}` : `CAST(${alias}.${quoteIdent(col)} AS VARCHAR)`;
+  const on = keyEquals(child, column, parent, pk);
   const from = `FROM ${keptRows(child, drops.child)} c ANTI JOIN ${
     keptRows(parent, drops.parent)
-  } p ON ${key("c", column)} = ${key("p", pk)} WHERE c.${quoteIdent(column)} IS NOT NULL`;
+  } p ON ${on} WHERE c.${quoteIdent(column)} IS NOT NULL`;
   const [{ n }] = await queryRows(conn, `SELECT count(*) AS n ${from}`);
   if (n === 0) return { count: 0, examples: "", cascaded: 0 };
   const rows = await queryRows(
@@ -212,9 +228,9 @@ export async function danglingRows(
   if (drops.parent) {
     const [r] = await queryRows(
       conn,
-      `SELECT count(*) AS n FROM (SELECT c.* ${from}) c SEMI JOIN ${keptRows(parent, null)} p ON ${
-        key("c", column)
-      } = ${key("p", pk)}`,
+      `SELECT count(*) AS n FROM (SELECT c.* ${from}) c SEMI JOIN ${
+        keptRows(parent, null)
+      } p ON ${on}`,
     );
     cascaded = Number(r.n);
   }

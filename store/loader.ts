@@ -1,9 +1,11 @@
 /**
  * Loading the tables of a schema into DuckDB, with validation: files and
  * columns first (all tables), then keys, times and declared types per table,
- * then foreign keys across tables; then each table is written under its
- * schema name with `__row` (see `ROW_COLUMN` in store/types.ts), and the
- * schema is completed with the inferred types of the columns it left out.
+ * then foreign keys across tables; then times inherited through `time_from`
+ * (store/load_times.ts); then each table is written under its schema name
+ * with `__row` (see `ROW_COLUMN` in store/types.ts) and, with `time_from`,
+ * `__time`; and the schema is completed with the inferred types of the
+ * columns it left out.
  *
  * @module
  */
@@ -11,6 +13,7 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import {
   type ColumnSchema,
+  INHERITED_TIME_COLUMN,
   ROW_COLUMN,
   type Schema,
   type SemanticType,
@@ -33,11 +36,12 @@ import {
   checkTimeColumn,
   danglingRows,
   label,
-  type Staged,
 } from "./load_checks.ts";
 import { didYouMean, listChoices, plural } from "./messages.ts";
 import { timeExpr } from "./times.ts";
 import { columnStats, guessStype } from "./stypes.ts";
+import { resolveInheritedTimes, type TimedStaged } from "./load_times.ts";
+import { unresolved } from "./time_from.ts";
 
 /** What to do with rows whose foreign key has no parent. */
 export type DanglingPolicy = "fail" | "drop";
@@ -64,14 +68,11 @@ export interface Loaded {
   rowCounts: Map<string, number>;
 }
 
-/** A staged table with its schema entry and the SQL of each final column. */
-interface Table extends Staged {
-  schema: TableSchema;
-  /** Final column expressions by column name (absent: the column as it is). */
-  exprs: Map<string, string>;
-  /** Name of the table of dropped record indices, once one exists. */
-  dropTable: string | null;
-}
+/**
+ * A staged table with its schema entry, the SQL of each final column
+ * (absent: the column as it is), its dropped records and inherited time.
+ */
+type Table = TimedStaged;
 
 function resolvePath(dir: string, file: string): string {
   return file.startsWith("/") ? file : `${dir.replace(/\/+$/, "")}/${file}`;
@@ -142,6 +143,12 @@ async function checkFiles(conn: DuckDBConnection, dir: string, schema: Schema) {
         `${t.file} (table "${t.name}"): column "${ROW_COLUMN}" is reserved for row ids; rename it`,
       );
     }
+    if (t.timeFrom !== undefined && names.includes(INHERITED_TIME_COLUMN)) {
+      problems.push(
+        `${t.file} (table "${t.name}"): column "${INHERITED_TIME_COLUMN}" is reserved for the ` +
+          `time inherited through time_from; rename it`,
+      );
+    }
   }
   if (problems.length > 0) throw new DataError(problems);
   return found;
@@ -180,6 +187,7 @@ async function stageTable(
     schema: t,
     exprs: new Map(),
     dropTable: null,
+    timeTable: null,
   };
   const problems: string[] = [];
   if (t.primaryKey !== undefined) {
@@ -266,24 +274,37 @@ async function checkForeignKeys(
   return warnings;
 }
 
-/** Phase 4: the final table, named as in the schema, with `__row` dense in file order. */
+/**
+ * Phase 5: the final table, named as in the schema, with `__row` dense in
+ * file order and, with `time_from`, the inherited time as `__time`.
+ */
 async function finishTable(conn: DuckDBConnection, t: Table): Promise<void> {
   const cols = [...t.types.keys()].map((c) => {
     const e = t.exprs.get(c);
     return e ? `${e} AS ${quoteIdent(c)}` : quoteIdent(c);
   });
+  let from = t.relation, rec = "rowid";
+  if (t.timeTable) {
+    const time = quoteIdent(INHERITED_TIME_COLUMN);
+    from = `(SELECT s.*, s.rowid AS __rec, tt.t AS ${time} FROM ${t.relation} s ` +
+      `JOIN ${t.timeTable} tt ON tt.rec = s.rowid)`;
+    rec = "__rec";
+    cols.push(time);
+  }
   const row = quoteIdent(ROW_COLUMN);
   const sql = t.dropTable
-    ? `SELECT ${cols.join(", ")}, CAST(row_number() OVER (ORDER BY rowid) - 1 AS BIGINT) ` +
-      `AS ${row} FROM ${t.relation} WHERE rowid NOT IN (SELECT rec FROM ${t.dropTable}) ` +
-      `ORDER BY rowid`
-    : `SELECT ${cols.join(", ")}, CAST(rowid AS BIGINT) AS ${row} FROM ${t.relation}`;
+    ? `SELECT ${cols.join(", ")}, CAST(row_number() OVER (ORDER BY ${rec}) - 1 AS BIGINT) ` +
+      `AS ${row} FROM ${from} WHERE ${rec} NOT IN (SELECT rec FROM ${t.dropTable}) ` +
+      `ORDER BY ${rec}`
+    : `SELECT ${cols.join(", ")}, CAST(${rec} AS BIGINT) AS ${row} FROM ${from}` +
+      (t.timeTable ? ` ORDER BY ${rec}` : "");
   await conn.run(`CREATE TABLE ${quoteIdent(t.name)} AS ${sql}`);
   await conn.run(`DROP TABLE ${t.relation}`);
   if (t.dropTable) await conn.run(`DROP TABLE ${t.dropTable}`);
+  if (t.timeTable) await conn.run(`DROP TABLE ${t.timeTable}`);
 }
 
-/** Phase 5: every column of the file, typed: declared, keys `id`, time `timestamp`, or inferred. */
+/** Phase 6: every column of the file, typed: declared, keys `id`, time `timestamp`, or inferred. */
 async function completeColumns(conn: DuckDBConnection, t: Table): Promise<ColumnSchema[]> {
   const s = t.schema;
   const declared = new Map(s.columns.map((c) => [c.name, c.stype]));
@@ -312,6 +333,7 @@ export async function loadTables(
   schema: Schema,
   policy: DanglingPolicy = "fail",
 ): Promise<Loaded> {
+  schema = { tables: schema.tables.map(unresolved) };
   const sniffed = await checkFiles(conn, dir, schema);
   const tables: Table[] = [];
   const problems: string[] = [];
@@ -322,10 +344,15 @@ export async function loadTables(
   }
   if (problems.length > 0) throw new DataError(problems);
   const warnings = await checkForeignKeys(conn, tables, policy);
+  const timeProblems = await resolveInheritedTimes(conn, tables);
+  if (timeProblems.length > 0) throw new DataError(timeProblems);
   const out: TableSchema[] = [];
   const rowCounts = new Map<string, number>();
   for (const t of tables) {
     await finishTable(conn, t);
+    if (t.schema.timeFrom !== undefined) {
+      t.schema = { ...t.schema, timeColumn: INHERITED_TIME_COLUMN };
+    }
     const [{ n }] = await queryRows(conn, `SELECT count(*) AS n FROM ${quoteIdent(t.name)}`);
     rowCounts.set(t.name, Number(n));
     out.push({ ...t.schema, columns: await completeColumns(conn, t) });

@@ -10,7 +10,16 @@
  *     time_column: date
  *     foreign_keys: { circuitId: circuits }
  *     columns: { name: text, round: numerical }   # optional; the rest is inferred
+ *   results:
+ *     file: results.csv
+ *     primary_key: resultId
+ *     time_from: raceId        # no date of its own: each row has its race's time
+ *     foreign_keys: { raceId: races, driverId: drivers }
  * ```
+ *
+ * `time_from` names one of the table's foreign keys; the table then takes
+ * its time from the parent row (which has a `time_column` or a `time_from`
+ * itself; chains resolve, cycles are an error). It excludes `time_column`.
  *
  * A parsed schema lists only the columns the file names under `columns`;
  * `Database.open` reads the files and completes it (every column, each with
@@ -33,6 +42,7 @@ import {
 import {
   type ColumnSchema,
   type ForeignKey,
+  INHERITED_TIME_COLUMN,
   ROW_COLUMN,
   type Schema,
   SEMANTIC_TYPES,
@@ -40,6 +50,7 @@ import {
   type TableSchema,
 } from "./types.ts";
 import { didYouMean, listChoices } from "./messages.ts";
+import { timeFromCycles, timeFromProblems } from "./time_from.ts";
 
 /** A schema that cannot be used; `problems` holds one message per problem. */
 export class SchemaError extends Error {
@@ -58,6 +69,7 @@ export const TABLE_KEYS = [
   "file",
   "primary_key",
   "time_column",
+  "time_from",
   "foreign_keys",
   "columns",
 ] as const;
@@ -87,7 +99,12 @@ export interface SchemaProblem extends ProblemPlace {
 /**
  * The problems of a schema that do not need the data: duplicate or reserved
  * names, unknown semantic types, foreign keys to unknown tables or to tables
- * without a primary key, a time column typed as something else.
+ * without a primary key, a time column typed as something else, a
+ * `time_from` that is not a foreign key, leads to a table without a time,
+ * comes with a `time_column`, or forms a cycle.
+ *
+ * A table with `timeFrom` and `timeColumn` set to `__time` (the form
+ * `Database.open` puts in `db.schema`) is accepted.
  */
 export function schemaProblems(schema: Schema): SchemaProblem[] {
   const out: SchemaProblem[] = [];
@@ -150,7 +167,9 @@ export function schemaProblems(schema: Schema): SchemaProblem[] {
         });
       }
     }
+    out.push(...timeFromProblems(t, byName));
   }
+  out.push(...timeFromCycles(schema.tables, byName));
   return out;
 }
 
@@ -231,18 +250,28 @@ export interface SchemaYamlOptions {
   notes?: Record<string, string[]>;
 }
 
-/** Writes a schema as YAML; {@link parseSchema} reads it back to an equal schema. */
+/**
+ * Writes a schema as YAML; {@link parseSchema} reads it back to an equal
+ * schema. A table of `db.schema` that inherits its time (`timeFrom`, with
+ * `timeColumn` `__time`) is written with `time_from` only and without the
+ * `__time` column, as the user would write it.
+ */
 export function schemaToYaml(schema: Schema, opts: SchemaYamlOptions = {}): string {
   const tables: Record<string, unknown> = {};
   for (const t of schema.tables) {
     const entry: Record<string, unknown> = { file: t.file };
+    const resolved = t.timeFrom !== undefined && t.timeColumn === INHERITED_TIME_COLUMN;
     if (t.primaryKey !== undefined) entry.primary_key = t.primaryKey;
-    if (t.timeColumn !== undefined) entry.time_column = t.timeColumn;
+    if (t.timeColumn !== undefined && !resolved) entry.time_column = t.timeColumn;
+    if (t.timeFrom !== undefined) entry.time_from = t.timeFrom;
     if (t.foreignKeys.length > 0) {
       entry.foreign_keys = Object.fromEntries(t.foreignKeys.map((f) => [f.column, f.table]));
     }
-    if (t.columns.length > 0) {
-      entry.columns = Object.fromEntries(t.columns.map((c) => [c.name, c.stype]));
+    const columns = resolved
+      ? t.columns.filter((c) => c.name !== INHERITED_TIME_COLUMN)
+      : t.columns;
+    if (columns.length > 0) {
+      entry.columns = Object.fromEntries(columns.map((c) => [c.name, c.stype]));
     }
     tables[t.name] = entry;
   }
@@ -320,6 +349,11 @@ function parseTable(
       case "time_column": {
         const s = str(v, '"time_column"');
         if (s !== undefined) t.timeColumn = s;
+        break;
+      }
+      case "time_from": {
+        const s = str(v, '"time_from"');
+        if (s !== undefined) t.timeFrom = s;
         break;
       }
       case "foreign_keys":

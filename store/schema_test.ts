@@ -145,7 +145,7 @@ Deno.test("unknown table key lists the valid keys", () => {
   assert.equal(
     msg,
     's.yaml:4:5: table "races": unknown key "primry_key"; valid: file, primary_key, ' +
-      'time_column, foreign_keys, columns (did you mean "primary_key"?)',
+      'time_column, time_from, foreign_keys, columns (did you mean "primary_key"?)',
   );
 });
 
@@ -175,7 +175,7 @@ Deno.test("wrong shapes: a table or foreign_keys that is not a mapping", () => {
   assert.equal(
     errorOf("tables:\n  races: races.csv\n"),
     's.yaml:2:10: table "races" must be a mapping with keys file, primary_key, time_column, ' +
-      "foreign_keys, columns",
+      "time_from, foreign_keys, columns",
   );
   assert.equal(
     errorOf("tables:\n  races:\n    file: r.csv\n    foreign_keys: [circuitId]\n"),
@@ -237,8 +237,143 @@ Deno.test("loadSchema reads the f1 example and reports a missing file", async ()
     { column: "circuitId", table: "circuits" },
     { column: "year", table: "seasons" },
   ]);
+  const inheriting = s.tables.filter((t) => t.timeFrom !== undefined).map((t) => t.name);
+  assert.deepEqual(inheriting, [
+    "results",
+    "sprint_results",
+    "qualifying",
+    "driver_standings",
+    "constructor_standings",
+    "constructor_results",
+    "pit_stops",
+  ]);
+  for (const t of s.tables) {
+    if (t.timeFrom !== undefined) assert.equal(t.timeFrom, "raceId", t.name);
+  }
   await assert.rejects(
     () => loadSchema("/nonexistent/schema.yaml"),
     { message: "/nonexistent/schema.yaml: no such schema file" },
+  );
+});
+
+/** Races (timed), results (time_from raceId), and laps (time_from resultId): a chain. */
+const CHAIN = `tables:
+  races:
+    file: races.csv
+    primary_key: raceId
+    time_column: date
+  drivers:
+    file: drivers.csv
+    primary_key: driverId
+  results:
+    file: results.csv
+    primary_key: resultId
+    time_from: raceId
+    foreign_keys: { raceId: races, driverId: drivers }
+  laps:
+    file: laps.csv
+    time_from: resultId
+    foreign_keys: { resultId: results }
+`;
+
+Deno.test("time_from: parsed, written back, and a chain is valid", () => {
+  const s = parseSchema(CHAIN, "c.yaml");
+  const results = s.tables.find((t) => t.name === "results")!;
+  assert.equal(results.timeFrom, "raceId");
+  assert.equal(results.timeColumn, undefined);
+  assert.equal(s.tables.find((t) => t.name === "laps")!.timeFrom, "resultId");
+  const text = schemaToYaml(s);
+  assert.ok(text.includes("    time_from: raceId\n"), text);
+  assert.deepEqual(parseSchema(text, "again.yaml"), s);
+});
+
+Deno.test("time_from: the resolved form of db.schema is valid and written as time_from", () => {
+  const s = parseSchema(CHAIN, "c.yaml");
+  const resolved: Schema = {
+    tables: s.tables.map((t) =>
+      t.timeFrom === undefined ? t : {
+        ...t,
+        timeColumn: "__time",
+        columns: [...t.columns, { name: "__time", stype: "timestamp" as const }],
+      }
+    ),
+  };
+  validateSchema(resolved);
+  assert.deepEqual(parseSchema(schemaToYaml(resolved), "r.yaml"), s);
+});
+
+Deno.test("time_from and time_column exclude each other", () => {
+  const msg = errorOf(CHAIN.replace(
+    "    time_from: raceId\n",
+    "    time_from: raceId\n" +
+      "    time_column: date\n",
+  ));
+  assert.equal(
+    msg,
+    's.yaml:12:16: table "results": time_column "date" and time_from "raceId" exclude each ' +
+      "other (a table has a time of its own or takes its parent's); keep one",
+  );
+});
+
+Deno.test("time_from must be a foreign key: lists those whose table has a time", () => {
+  const msg = errorOf(CHAIN.replace("time_from: raceId", "time_from: raceid"));
+  assert.equal(
+    msg,
+    's.yaml:12:16: table "results": time_from "raceid" is not one of its foreign keys; ' +
+      'foreign keys whose table has a time: raceId (did you mean "raceId"?)',
+  );
+  assert.equal(
+    errorOf("tables:\n  a:\n    file: a.csv\n    time_from: bId\n"),
+    's.yaml:4:16: table "a": time_from "bId" is not one of its foreign keys; foreign keys ' +
+      "whose table has a time: (none)",
+  );
+});
+
+Deno.test("time_from to a table without a time", () => {
+  const msg = errorOf(CHAIN.replace("time_from: raceId", "time_from: driverId"));
+  assert.equal(
+    msg,
+    's.yaml:12:16: table "results": time_from "driverId" references table "drivers", which ' +
+      "has no time (neither time_column nor time_from); foreign keys whose table has a time: " +
+      'raceId (or leave time_from out to make "results" static)',
+  );
+});
+
+Deno.test("time_from cycles are reported once, with the chain", () => {
+  const msg = errorOf(
+    "tables:\n  a:\n    file: a.csv\n    primary_key: id\n    time_from: bId\n" +
+      "    foreign_keys: { bId: b }\n" +
+      "  b:\n    file: b.csv\n    primary_key: id\n    time_from: aId\n" +
+      "    foreign_keys: { aId: a }\n" +
+      "  c:\n    file: c.csv\n    time_from: aId\n    foreign_keys: { aId: a }\n",
+  );
+  assert.equal(
+    msg,
+    's.yaml:5:16: table "a": time_from forms a cycle (a.bId -> b, b.aId -> a); a table on ' +
+      "it needs a time_column of its own instead",
+  );
+  const self = errorOf(
+    "tables:\n  e:\n    file: e.csv\n    primary_key: id\n    time_from: bossId\n" +
+      "    foreign_keys: { bossId: e }\n",
+  );
+  assert.equal(
+    self,
+    's.yaml:5:16: table "e": time_from forms a cycle (e.bossId -> e); a table on it needs a ' +
+      "time_column of its own instead",
+  );
+});
+
+Deno.test("time_from: __time is a reserved column name in such a table", () => {
+  const msg = errorOf(
+    CHAIN.replace(
+      "    time_from: resultId\n",
+      "    time_from: resultId\n" +
+        "    columns: { __time: text }\n",
+    ),
+  );
+  assert.equal(
+    msg,
+    's.yaml:17:24: table "laps": column name "__time" is reserved in a table with time_from ' +
+      "(it holds the inherited time)",
   );
 });

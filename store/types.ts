@@ -79,9 +79,18 @@ export interface Schema {
  *   file order;
  * - the time column, when there is one, is a TIMESTAMP column of the same name;
  * - rows dropped for dangling foreign keys (option "drop") are removed before
- *   `__row` is assigned, so `__row` is always dense.
+ *   `__row` is assigned, so `__row` is always dense;
+ * - a table with `timeFrom` gets a TIMESTAMP column {@link INHERITED_TIME_COLUMN}
+ *   (`__time`), its parent's time, and `timeColumn` names it.
  */
 export const ROW_COLUMN = "__row";
+
+/**
+ * The column `Database.open` adds to a table with `time_from`: the time of
+ * the row's parent (through that foreign key), as TIMESTAMP. Reserved in
+ * such tables.
+ */
+export const INHERITED_TIME_COLUMN = "__time";
 
 /** Edge type name for a foreign key, in Kumo's format: `CHILD.FK->PARENT.PK` or reversed. */
 export function edgeTypeName(

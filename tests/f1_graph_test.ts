@@ -1,8 +1,9 @@
 /**
  * The graph store on the real Formula 1 database (../shared/data/f1) with the
  * example schema: node and edge counts match the CSV files, every CSR edge
- * is a (foreign key, primary key) pair of the files, adjacency lists are in
- * time order, and a save → load round trip is exact.
+ * is a (foreign key, primary key) pair of the files, node times are the
+ * files' dates (the event tables' inherited through `time_from: raceId`),
+ * adjacency lists are in time order, and a save → load round trip is exact.
  */
 import assert from "node:assert/strict";
 import { Database } from "../store/database.ts";
@@ -12,6 +13,7 @@ import { loadGraph, saveGraph } from "../store/graph_io.ts";
 import { assertSameGraph } from "../store/graph_testing.ts";
 import { STATIC_TIME } from "../store/ticks.ts";
 import type { GraphStore } from "../store/graph.ts";
+import type { TableSchema } from "../store/types.ts";
 
 const DATA = new URL("../../shared/data/f1/", import.meta.url).pathname;
 const SCHEMA = new URL("../store/examples/f1.yaml", import.meta.url).pathname;
@@ -46,6 +48,22 @@ function column(csv: { header: string[]; rows: string[][] }, name: string): stri
   return csv.rows.map((r) => r[i]);
 }
 
+/**
+ * The date of each row of `t` as the CSV files give it: its time column, or,
+ * with `time_from`, the date of the parent row its foreign key names.
+ */
+function expectedDates(t: TableSchema, tables: TableSchema[]): string[] {
+  const csv = readCsv(`${DATA}${t.file}`);
+  if (t.timeFrom === undefined) return column(csv, t.timeColumn!);
+  const parent = tables.find((p) =>
+    p.name === t.foreignKeys.find((f) => f.column === t.timeFrom)!.table
+  )!;
+  const parentCsv = readCsv(`${DATA}${parent.file}`);
+  const parentDates = expectedDates(parent, tables);
+  const byKey = new Map(column(parentCsv, parent.primaryKey!).map((k, i) => [k, parentDates[i]]));
+  return column(csv, t.timeFrom).map((k) => byKey.get(k)!);
+}
+
 let cached: { graph: GraphStore; db: Database } | null = null;
 async function f1() {
   if (!cached) {
@@ -67,8 +85,10 @@ Deno.test("f1 graph: node and edge counts match the CSV files; edges are key pai
       keys.forEach((k, row) => assert.equal(g.keyOf(t.name, row), Number(k)));
     }
     if (t.timeColumn) {
-      const dates = column(csv, t.timeColumn);
-      dates.forEach((d, row) => assert.equal(g.fromTick(node.time[row]), Date.parse(d) / 1000));
+      const dates = expectedDates(t, db.schema.tables);
+      dates.forEach((d, row) =>
+        assert.equal(g.fromTick(node.time[row]), Date.parse(d) / 1000, `${t.name} ${row}`)
+      );
     } else assert.ok(node.time.every((x) => x === STATIC_TIME));
     for (const fk of t.foreignKeys) {
       const parent = db.table(fk.table);
@@ -93,6 +113,38 @@ Deno.test("f1 graph: node and edge counts match the CSV files; edges are key pai
       }
       assert.equal(seen, nonNull);
     }
+  }
+});
+
+Deno.test("f1 graph: event tables are timed; a result's time is its race's date", async () => {
+  const { graph: g, db } = await f1();
+  const events = db.schema.tables.filter((t) => t.foreignKeys.some((f) => f.table === "races"));
+  assert.deepEqual(events.map((t) => t.name).sort(), [
+    "constructor_results",
+    "constructor_standings",
+    "driver_standings",
+    "pit_stops",
+    "qualifying",
+    "results",
+    "sprint_results",
+  ]);
+  for (const t of events) {
+    assert.equal(t.timeFrom, "raceId", t.name);
+    assert.ok(!g.node(t.name).isStatic, t.name);
+  }
+  const results = readCsv(`${DATA}results.csv`), races = readCsv(`${DATA}races.csv`);
+  const raceDate = new Map(column(races, "raceId").map((id, i) => [id, column(races, "date")[i]]));
+  const time = g.node("results").time;
+  column(results, "raceId").forEach((raceId, row) => {
+    const want = Date.parse(raceDate.get(raceId)!) / 1000;
+    assert.equal(g.fromTick(time[row]), want, `results row ${row} (race ${raceId})`);
+  });
+  // Through the graph too: each result's race neighbour has the result's tick.
+  const toRace = g.edgeType("results.raceId->races.raceId");
+  const raceNode = g.node("races");
+  for (let row = 0; row < time.length; row++) {
+    const [race] = g.neighbors(toRace.name, row).ids;
+    assert.equal(raceNode.time[race], time[row], `results row ${row}`);
   }
 });
 
