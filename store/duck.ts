@@ -20,9 +20,15 @@ export interface Duck {
   conn: DuckDBConnection;
 }
 
-/** Opens an in-memory DuckDB with UTC as its time zone and file order preserved. */
+/**
+ * Opens an in-memory DuckDB with UTC as its time zone and file order
+ * preserved. Spills go to a private folder under the system temp directory
+ * (DuckDB's default is `.tmp` in the working directory), removed on close.
+ */
 export async function openDuck(): Promise<Duck> {
-  const instance = await DuckDBInstance.create(":memory:");
+  const spill = await Deno.makeTempDir({ prefix: "fanout-duckdb-" });
+  const instance = await DuckDBInstance.create(":memory:", { temp_directory: spill });
+  spillDirs.set(instance, spill);
   const conn = await instance.connect();
   await conn.run("SET TimeZone = 'UTC'");
   await conn.run("SET preserve_insertion_order = true");
@@ -33,7 +39,11 @@ export async function openDuck(): Promise<Duck> {
 export function closeDuck(duck: Duck): void {
   duck.conn.closeSync();
   duck.instance.closeSync();
+  const spill = spillDirs.get(duck.instance);
+  if (spill) Deno.removeSync(spill, { recursive: true });
 }
+
+const spillDirs = new WeakMap<DuckDBInstance, string>();
 
 /** Quotes an SQL identifier (table or column name) for DuckDB. */
 export function quoteIdent(name: string): string {
