@@ -155,6 +155,12 @@ export interface Backend {
   dropout(x: Storage, attrs: { n: number; p: number; seed: number }): Storage;
   /** Sums of a `rows × cols` storage: one value (`all`), per column (`rows`), or per row (`cols`). */
   reduceSum(x: Storage, attrs: { rows: number; cols: number; axis: ReduceAxis }): Storage;
+  /**
+   * `Σ_i Σ_j xs[i][j]²` as a one-element storage: the squared L2 norm of
+   * several storages together (`xs[i]` holds `sizes[i]` elements; 0 when
+   * there are none). Gradient clipping's global norm in one call.
+   */
+  sumSquares(xs: readonly Storage[], attrs: { sizes: readonly number[] }): Storage;
 
   // ---- indexing --------------------------------------------------------------
   /** `out[i,:] = x[idx[i],:]` for `i < idx.size`; `x` has `srcRows` rows. */

@@ -31,9 +31,7 @@
  */
 
 import type { Backend, OptimizerAttrs, OptimizerKind, Storage } from "./backend.ts";
-import { noGrad } from "./autograd.ts";
-import { add, mul, sum } from "./ops.ts";
-import { scope, Tensor, zeros } from "./tensor.ts";
+import { Tensor, zeros } from "./tensor.ts";
 import { checkStateValue, hostData, type StateValue } from "./module.ts";
 
 export {
@@ -101,28 +99,32 @@ function toTensors(params: ParamsInput): Tensor[] {
 
 /**
  * Computes the squared global norm of the parameters' gradients on the
- * device, `Σ_p sum(g_p ⊙ g_p)` (parameters without a gradient count as zero),
- * without reading it back. Pass the result to `optimizer.step({ clip })`.
- * The caller owns it: `dispose()` it once read (or unused).
+ * device, `Σ_p ‖g_p‖²` (parameters without a gradient count as zero), in one
+ * `backend.sumSquares` call (on WebGPU one pass per gradient and one final
+ * reduction), without reading it back. Pass the result to
+ * `optimizer.step({ clip })`. The caller owns it: `dispose()` it once read
+ * (or unused).
  */
 export function clipGradNorm(params: ParamsInput, maxNorm: number): GradClip {
   const ps = toTensors(params);
   if (ps.length === 0) throw new Error("fanout: clipGradNorm: no parameters");
   const backend = ps[0].backend;
-  const normSq = scope(() =>
-    noGrad(() => {
-      let total: Tensor | null = null;
-      for (const p of ps) {
-        const g = p.grad;
-        if (!g) continue;
-        g.assertLive();
-        const s = sum(mul(g, g));
-        total = total ? add(total, s) : s;
-      }
-      return total ?? zeros([], { backend });
-    })
-  ).keep();
-  return new GradClip(normSq, maxNorm);
+  const grads: Tensor[] = [];
+  for (const p of ps) {
+    const g = p.grad;
+    if (!g) continue;
+    g.assertLive();
+    if (g.backend !== backend) {
+      throw new Error(
+        `fanout: clipGradNorm: gradients on the ${g.backend.name} and ${backend.name} backends`,
+      );
+    }
+    grads.push(g);
+  }
+  const normSq = backend.sumSquares(grads.map((g) => g.storage), {
+    sizes: grads.map((g) => g.size),
+  });
+  return new GradClip(new Tensor(normSq, []).keep(), maxNorm);
 }
 
 /** `true` for parameters of at most one dimension (biases, norm scales): a common `noDecay`. */

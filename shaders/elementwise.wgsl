@@ -176,14 +176,6 @@ fn tanh_safe(x: f32) -> f32 {
   return sign(x) * (1.0 - e) / (1.0 + e);
 }
 
-fn sigmoid(x: f32) -> f32 {
-  if (x >= 0.0) {
-    return 1.0 / (1.0 + exp(-x));
-  }
-  let e = exp(x);
-  return e / (1.0 + e);
-}
-
 fn gelu_inner(x: f32) -> f32 {
   return GELU_C * (x + GELU_K * x * x * x);
 }

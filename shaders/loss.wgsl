@@ -14,6 +14,8 @@ const WG: u32 = 256u;
 
 var<workgroup> partial: array<f32, WG>;
 
+// Tree-reduces partial[0..WG) into partial[0]; every invocation must call it.
+// Not in common.wgsl: it names this module's workgroup array (see there).
 fn tree_sum(li: u32) {
   for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
     workgroupBarrier();
@@ -31,14 +33,6 @@ fn log1p_small(e: f32) -> f32 {
   }
   let u = 1.0 + e;
   return log(u) * e / (u - 1.0);
-}
-
-fn sigmoid(x: f32) -> f32 {
-  if (x >= 0.0) {
-    return 1.0 / (1.0 + exp(-x));
-  }
-  let e = exp(x);
-  return e / (1.0 + e);
 }
 
 // ---- element-wise losses ----------------------------------------------------------

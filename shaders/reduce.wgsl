@@ -8,6 +8,9 @@
 //   sum_rows: per-column sums over chunks of rows: out[j, c] = Σ_{r in chunk j} x[r, c].
 //             Repeated until one row is left.
 //   sum_cols: per-row sums: `tpr` threads share a row and reduce in a tree.
+//   sum_sq:   out[offset + wg] = Σ x² over a grid-strided share of x: the
+//             first pass of `sumSquares`, once per storage, each into its own
+//             slots of one partials buffer that sum_all then adds up.
 
 const WG: u32 = 256u;
 
@@ -15,7 +18,8 @@ var<workgroup> partial: array<f32, WG>;
 
 // Tree-reduces each aligned group of `width` slots of `partial` (width a
 // power of two) into its first slot; `lane` is li's position in its group.
-// Every invocation of the workgroup must call it (it has barriers).
+// Every invocation of the workgroup must call it (it has barriers). Not in
+// common.wgsl: it names this module's workgroup array (see there).
 fn tree_sum(li: u32, lane: u32, width: u32) {
   for (var stride = width / 2u; stride > 0u; stride /= 2u) {
     workgroupBarrier();
@@ -52,6 +56,35 @@ fn sum_all(
   tree_sum(li, li, WG);
   if (li == 0u) {
     AOUT[wid.x] = partial[0] * PA.scale;
+  }
+}
+
+// ---- sum of squares -------------------------------------------------------------
+
+struct SqParams {
+  n: u32,
+  offset: u32,
+}
+
+// Same storage bindings as sum_all (AX, AOUT); only the uniform block differs.
+@group(0) @binding(0) var<uniform> PQ: SqParams;
+
+@compute @workgroup_size(WG)
+fn sum_sq(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+) {
+  let stride = nwg.x * WG;
+  var s = 0.0;
+  for (var i = wid.x * WG + li; i < PQ.n; i += stride) {
+    let v = AX[i];
+    s += v * v;
+  }
+  partial[li] = s;
+  tree_sum(li, li, WG);
+  if (li == 0u) {
+    AOUT[PQ.offset + wid.x] = partial[0];
   }
 }
 

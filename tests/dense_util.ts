@@ -32,6 +32,7 @@
 
 import fc from "fast-check";
 import type { Backend, Broadcast, LossKind, Storage, UnaryOp } from "../core/backend.ts";
+import { operandSize } from "../core/broadcast.ts";
 import * as ops from "../core/ops.ts";
 import { type Tensor, tensor } from "../core/tensor.ts";
 import { cpuBackend } from "../core/cpu/mod.ts";
@@ -153,10 +154,8 @@ export const seedArb = fc.integer({ min: 0, max: 2 ** 31 - 1 });
 /** Broadcast modes. */
 export const modeArb = fc.constantFrom<Broadcast>("full", "row", "col", "scalar");
 
-/** Elements an operand of broadcast `mode` holds for a rows × cols output. */
-export function operandSize(mode: Broadcast, rows: number, cols: number): number {
-  return mode === "full" ? rows * cols : mode === "row" ? cols : mode === "col" ? rows : 1;
-}
+/** Elements an operand of broadcast `mode` holds for a rows × cols output (core/broadcast.ts). */
+export { operandSize };
 
 /** Every unary op. */
 export const UNARY_OPS: UnaryOp[] = [

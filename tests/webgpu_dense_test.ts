@@ -7,10 +7,13 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import fc from "fast-check";
 import type { BinaryOp, OptimizerKind, ReduceAxis, Storage, UnaryOp } from "../core/backend.ts";
 import { dropoutKeep, roundF16 } from "../core/cpu/mod.ts";
+import { clipGradNorm } from "../core/optim.ts";
 import { Rng } from "../core/random.ts";
+import { tensor, zeros } from "../core/tensor.ts";
 import type { KernelContext } from "../core/webgpu/backend.ts";
 import { elementwiseKernels } from "../core/webgpu/kernels_elementwise.ts";
 import { matmulKernel, type MatmulVariant, splitK } from "../core/webgpu/kernels_matmul.ts";
@@ -338,14 +341,26 @@ gpuTest("scalar fallbacks (buffers not whole vec4s) match the vec4 kernels exact
     same(await read(ew.dropout(X, d)), await readGpu(g.dropout(XV, d)), "dropout");
     const b = { rows: n / cols, cols, aMode: "full" as const, bMode: "full" as const };
     same(await read(ew.binary("div", Y, X, b)), await readGpu(g.binary("div", YV, XV, b)), "div");
-    for (const kind of ["sgd", "adam", "adamw"] as const) {
+    // Plain SGD (momentum 0: the `sgd` entries), SGD with Nesterov momentum,
+    // Adam and AdamW, each on the scalar and the vec4 entries (bit for bit)
+    // and on the CPU reference. Gradient x ∈ [0.1, 3), states start at x,
+    // the squared norm 4 with maxNorm 1 clips the gradient by c ≈ 0.5.
+    const rules = [
+      { kind: "sgd", momentum: 0 },
+      { kind: "sgd", momentum: 0.9 },
+      { kind: "adam", momentum: 0 },
+      { kind: "adamw", momentum: 0 },
+    ] as const;
+    for (const { kind, momentum } of rules) {
       const P = upload(y), M = upload(x), V = upload(x), N = upload(new Float32Array([4]));
       const PV = g.fromArray(y, "f32"), MV = g.fromArray(x, "f32"), VV = g.fromArray(x, "f32");
       const NV = g.fromArray([4], "f32");
+      const [PC, GC, MC, VC] = [y, x, x, x].map((d) => cpu.fromArray(d, "f32"));
+      const NC = cpu.fromArray([4], "f32");
       const attrs = {
         kind,
         lr: 0.1,
-        momentum: 0.9,
+        momentum,
         nesterov: true,
         beta1: 0.9,
         beta2: 0.99,
@@ -357,9 +372,29 @@ gpuTest("scalar fallbacks (buffers not whole vec4s) match the vec4 kernels exact
       };
       opt.optimizerStep(P, X, M, V, N, attrs);
       g.optimizerStep(PV, XV, MV, VV, NV, attrs);
-      same(await read(P), await g.read(PV) as Float32Array, `${kind} param`);
-      same(await read(M), await g.read(MV) as Float32Array, `${kind} state1`);
+      cpu.optimizerStep(PC, GC, MC, VC, NC, attrs);
+      const what = `${kind} (momentum ${momentum}) n ${n}`;
+      const usesS1 = kind !== "sgd" || momentum > 0, usesS2 = kind !== "sgd";
+      const [p, m, v] = [await read(P), await read(M), await read(V)];
+      same(p, await g.read(PV) as Float32Array, `${what} param`);
+      same(m, await g.read(MV) as Float32Array, `${what} state1`);
+      same(v, await g.read(VV) as Float32Array, `${what} state2`);
+      const [pc, mc, vc] = [await readCpu(PC), await readCpu(MC), await readCpu(VC)];
+      // Per element, the terms added are the old value and the update (the
+      // parameter), or the decayed state and the new (clipped, L2-decayed)
+      // gradient g' = c·x + wd·y, or its square; none of them cancel much
+      // (x ≥ 0.1 > 0, |wd·y| ≤ 0.02), so S is the sum of their magnitudes.
+      const gp = (i: number) => 0.5 * x[i] + 0.01 * Math.abs(y[i]);
+      // state1: μ·b + g' (SGD momentum) or β₁·m + (1−β₁)·g' (Adam); state2: β₂·v + (1−β₂)·g'².
+      const s1 = (i: number) => 0.9 * x[i] + (kind === "sgd" ? 1 : 0.1) * gp(i);
+      check(p, pc, (i) => Math.abs(y[i]) + Math.abs(pc[i] - y[i]), `${what}: param vs cpu`);
+      // A state the rule does not use is left alone.
+      if (usesS1) check(m, mc, s1, `${what}: state1 vs cpu`);
+      else check(m, x, null, `${what}: unused state1`);
+      if (usesS2) check(v, vc, (i) => 0.99 * x[i] + 0.01 * gp(i) ** 2, `${what}: state2 vs cpu`);
+      else check(v, x, null, `${what}: unused state2`);
       for (const s of [PV, MV, VV, NV]) g.release(s);
+      for (const s of [GC, NC]) cpu.release(s);
     }
     g.release(XV);
     g.release(YV);
@@ -399,6 +434,72 @@ gpuTest("reduceSum matches the reference on every axis", async () => {
     ),
     { numRuns: RUNS },
   );
+});
+
+gpuTest("sumSquares matches the reference for any list of storages", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(
+        fc.oneof(
+          fc.constantFrom(0, 1, 3, 4, 2047, 2048, 2049),
+          fc.integer({ min: 0, max: 30000 }),
+        ),
+        { maxLength: 6 },
+      ),
+      seedArb,
+      async (sizes, seed) => {
+        const rng = new Rng(seed);
+        const data = sizes.map((n) => f32Values(rng, n));
+        const X = data.map((d) => both(d));
+        const attrs = { sizes };
+        const ref = await readCpu(cpu.sumSquares(X.map((x) => x[0]), attrs));
+        // A sum of N squares bounded by max x²: S = √N·max x².
+        const n = sizes.reduce((a, b) => a + b, 0);
+        const s = Math.sqrt(n) * Math.max(0, ...data.map(maxAbs)) ** 2;
+        const out = await readGpu(gpuBackend!.sumSquares(X.map((x) => x[1]), attrs));
+        assert.equal(out.length, 1);
+        check(out, ref, () => s, `sumSquares [${sizes}]`);
+        releaseAll(...X);
+      },
+    ),
+    { numRuns: RUNS },
+  );
+});
+
+gpuTest("sumSquares: hand values, many partials, one pass per storage", async () => {
+  const g = gpuBackend!, rt = g.runtime;
+  // 3² + 4² + 12² + (−0.5)² = 169.25: every partial sum is exact in f32.
+  const hand = [[3, 4], [], [12, -0.5]].map((d) => g.fromArray(d, "f32"));
+  assert.deepEqual([...await readGpu(g.sumSquares(hand, { sizes: [2, 0, 2] }))], [169.25]);
+  assert.deepEqual([...await readGpu(g.sumSquares([], { sizes: [] }))], [0]);
+  assert.throws(() => g.sumSquares(hand, { sizes: [2, 1, 2] }), /xs\[1\] has 0 elements/);
+  assert.throws(() => g.sumSquares(hand, { sizes: [2, 0] }), /3 storages but 2 sizes/);
+  for (const h of hand) g.release(h);
+
+  // Two storages past the partial cap (1024 workgroups each) and a small
+  // one: 2049 partials, so the final reduction takes two passes. All ones
+  // and twos: the sum, 4·(2²¹ + 7) + 2²¹ + 7 + 3, is exact in f32.
+  const big = 2 ** 21 + 7;
+  const xs = [
+    g.full(big, 2, "f32"),
+    g.full(big, 1, "f32"),
+    g.fromArray([1, 1, 1], "f32"),
+  ];
+  assert.deepEqual(
+    [...await readGpu(g.sumSquares(xs, { sizes: [big, big, 3] }))],
+    [5 * big + 3],
+  );
+  for (const x of xs) g.release(x);
+
+  // One dispatch per storage and one for the total (5 partials ≤ 2048).
+  const sizes = [1000, 5000, 0, 3];
+  const ys = sizes.map((n) => g.fromArray(f32Values(new Rng(n), n), "f32"));
+  await g.sync();
+  const before = rt.stats.dispatches;
+  const out = g.sumSquares(ys, { sizes });
+  assert.equal(rt.stats.dispatches - before, 3 + 1);
+  g.release(out);
+  for (const y of ys) g.release(y);
 });
 
 // ---- losses -------------------------------------------------------------------------------
@@ -512,6 +613,34 @@ gpuTest("optimizer steps match the reference over several steps", async () => {
     ),
     { numRuns: RUNS },
   );
+});
+
+gpuTest("clipGradNorm: one pass per gradient and one reduction, the CPU's value", async () => {
+  const g = gpuBackend!, rt = g.runtime;
+  const big = f32Values(new Rng(3), 5000);
+  const grads = [[3, 0, 4], [0, 12], null, big];
+  const shapes = [[3], [1, 2], [1], [50, 100]];
+  const normSq: number[] = [];
+  for (const backend of [cpu, g]) {
+    const ps = shapes.map((shape, i) => {
+      const p = zeros(shape, { backend, requiresGrad: true }).keep();
+      if (grads[i]) p.grad = tensor(grads[i]!, shape, { backend }).keep();
+      return p;
+    });
+    await backend.sync();
+    const before = rt.stats.dispatches;
+    const clip = clipGradNorm(ps, 1);
+    // 1 + 1 + 3 partials (5000 / 2048 per workgroup): 3 passes + 1 total.
+    if (backend === g) assert.equal(rt.stats.dispatches - before, 3 + 1);
+    normSq.push(await clip.normSq.item());
+    clip.dispose();
+    for (const p of ps) p.dispose();
+  }
+  let want = 3 * 3 + 4 * 4 + 12 * 12;
+  for (const v of big) want += v * v;
+  // A sum of 5005 squares bounded by 144: S = √5005·144.
+  check([normSq[0]], [want], () => 0, "cpu normSq");
+  check([normSq[1]], [want], () => Math.sqrt(5005) * 144, "gpu normSq");
 });
 
 // ---- casts ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import type {
   Storage,
   UnaryOp,
 } from "../backend.ts";
+import { operandSize } from "../broadcast.ts";
 import * as dense from "./dense.ts";
 import * as graph from "./graph.ts";
 import { convert, CpuStorage } from "./storage.ts";
@@ -162,8 +163,8 @@ class CpuBackend implements Backend {
     const { rows, cols, aMode, bMode } = attrs;
     checkCount(op, "rows", rows);
     checkCount(op, "cols", cols);
-    const A = this.#f(op, a, dense.broadcastSize(aMode, rows, cols), `a (${aMode})`);
-    const B = this.#f(op, b, dense.broadcastSize(bMode, rows, cols), `b (${bMode})`);
+    const A = this.#f(op, a, operandSize(aMode, rows, cols), `a (${aMode})`);
+    const B = this.#f(op, b, operandSize(bMode, rows, cols), `b (${bMode})`);
     return this.#out(dense.binary(op, A, B, rows, cols, aMode, bMode));
   }
 
@@ -197,6 +198,18 @@ class CpuBackend implements Backend {
     checkCount("reduceSum", "cols", cols);
     const X = this.#f("reduceSum", x, rows * cols, "x");
     return this.#out(dense.reduceSum(X, rows, cols, axis));
+  }
+
+  sumSquares(xs: readonly Storage[], attrs: { sizes: readonly number[] }): Storage {
+    const { sizes } = attrs;
+    if (xs.length !== sizes.length) {
+      fail("sumSquares", `${xs.length} storages but ${sizes.length} sizes`);
+    }
+    const X = xs.map((x, i) => {
+      checkCount("sumSquares", `sizes[${i}]`, sizes[i]);
+      return this.#f("sumSquares", x, sizes[i], `xs[${i}]`);
+    });
+    return this.#out(Float64Array.of(dense.sumSquares(X)));
   }
 
   // ---- indexing -----------------------------------------------------------------

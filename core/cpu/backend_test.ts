@@ -348,6 +348,17 @@ Deno.test("cpu: reduceSum on every axis", () => {
   near(B.reduceSum(f([]), { rows: 0, cols: 3, axis: "rows" }), [0, 0, 0]);
 });
 
+Deno.test("cpu: sumSquares adds the squares of every storage", () => {
+  // 3² + 4² + 0 + 12² + (-0.5)² = 169.25, exact in float64.
+  const xs = [f([3, 4]), f([]), f([12, -0.5])];
+  near(B.sumSquares(xs, { sizes: [2, 0, 2] }), [169.25], 0);
+  near(B.sumSquares([], { sizes: [] }), [0], 0);
+  near(B.sumSquares([f([0.25])], { sizes: [1] }), [0.0625], 0);
+  assert.throws(() => B.sumSquares(xs, { sizes: [2, 0] }), /3 storages but 2 sizes/);
+  assert.throws(() => B.sumSquares(xs, { sizes: [2, 1, 2] }), /xs\[1\] has 0 elements, expected 1/);
+  assert.throws(() => B.sumSquares([f([1], "i32")], { sizes: [1] }), /must be a float storage/);
+});
+
 // ---- indexing -------------------------------------------------------------------
 
 Deno.test("cpu: gather / sliceCols / concatCols", () => {

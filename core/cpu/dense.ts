@@ -44,11 +44,6 @@ export function matmul(
   return out;
 }
 
-/** Number of elements an operand of broadcast `mode` holds for a `rows × cols` output. */
-export function broadcastSize(mode: Broadcast, rows: number, cols: number): number {
-  return mode === "full" ? rows * cols : mode === "row" ? cols : mode === "col" ? rows : 1;
-}
-
 function operandIndex(mode: Broadcast, r: number, c: number, cols: number): number {
   return mode === "full" ? r * cols + c : mode === "row" ? c : mode === "col" ? r : 0;
 }
@@ -184,6 +179,15 @@ export function reduceSum(x: F64, rows: number, cols: number, axis: ReduceAxis):
     }
   }
   return out;
+}
+
+/** `Σ_i Σ_j xs[i][j]²`, accumulated in float64. */
+export function sumSquares(xs: readonly F64[]): number {
+  let s = 0;
+  for (const x of xs) {
+    for (let j = 0; j < x.length; j++) s += x[j] * x[j];
+  }
+  return s;
 }
 
 /**

@@ -12,7 +12,7 @@ export interface GpuInfo {
   vendor: string;
   /** Architecture, when reported. */
   architecture: string;
-  /** True for software adapters (llvmpipe, lavapipe). */
+  /** What the adapter reports as `isFallbackAdapter` (see `isSoftwareAdapter`). */
   isFallbackAdapter: boolean;
   /** The backend Deno was told to use (`DENO_WEBGPU_BACKEND`), or "default". */
   backendHint: string;
@@ -22,6 +22,17 @@ export interface GpuInfo {
   maxStorageBufferBindingSize: number;
   /** Largest buffer, bytes. */
   maxBufferSize: number;
+}
+
+/**
+ * Whether the adapter is a CPU implementation (lavapipe / llvmpipe,
+ * SwiftShader): the flag the adapter reports, or its name where a driver
+ * does not set the flag. Kernels pick layouts that suit SIMD lanes on CPU
+ * cores rather than GPU warps there (matmul's thread grid, segment sums,
+ * layer norm); every kernel module asks this one function.
+ */
+export function isSoftwareAdapter(info: GpuInfo): boolean {
+  return info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(info.description);
 }
 
 /** Raised when no WebGPU adapter can be found; the message says how to get one. */

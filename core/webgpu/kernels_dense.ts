@@ -1,8 +1,8 @@
 /**
- * Dense kernels: matmul, element-wise ops, reductions, dropout, losses,
- * optimizer updates, casts. The implementations live in
- * `kernels_matmul.ts`, `kernels_elementwise.ts`, `kernels_reduce.ts` and
- * `kernels_optim.ts`; this module assembles them.
+ * Dense kernels: matmul, element-wise ops, reductions (sums and sums of
+ * squares), dropout, losses, optimizer updates, casts. The implementations
+ * live in `kernels_matmul.ts`, `kernels_elementwise.ts`, `kernels_reduce.ts`
+ * and `kernels_optim.ts`; this module assembles them.
  *
  * @module
  */
@@ -36,6 +36,7 @@ export function denseKernels(ctx: KernelContext): Pick<
   | "unaryGrad"
   | "dropout"
   | "reduceSum"
+  | "sumSquares"
   | "loss"
   | "lossGrad"
   | "optimizerStep"

@@ -11,8 +11,9 @@
  */
 
 import type { BinaryOp, Broadcast, Storage, UnaryOp } from "../backend.ts";
+import { operandSize } from "../broadcast.ts";
 import type { KernelContext, KernelMethods } from "./backend.ts";
-import { operand, wholeVec4 } from "./kernels_dense_util.ts";
+import { fail, operand, wholeVec4 } from "./kernel_util.ts";
 
 const BINARY_OP: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
 
@@ -31,10 +32,6 @@ const UNARY_OP: Record<UnaryOp, number> = {
 };
 
 const MODE: Record<Broadcast, number> = { full: 0, row: 1, col: 2, scalar: 3 };
-
-function operandSize(mode: Broadcast, rows: number, cols: number): number {
-  return mode === "full" ? rows * cols : mode === "row" ? cols : mode === "col" ? rows : 1;
-}
 
 /**
  * `dropout`'s integer keep threshold: element `i` is kept iff
@@ -114,7 +111,7 @@ export function elementwiseKernels(
     dropout(x: Storage, attrs: { n: number; p: number; seed: number }): Storage {
       const { n, p, seed } = attrs;
       if (!(p >= 0 && p < 1)) {
-        throw new Error(`fanout: webgpu dropout: p must be in [0, 1), got ${p}`);
+        fail("dropout", `p must be in [0, 1), got ${p}`);
       }
       const X = operand("dropout", x, n, "x");
       const out = ctx.out(n);

@@ -16,7 +16,8 @@ import type { DType, SegmentReduce, Storage } from "../backend.ts";
 import type { KernelContext, KernelMethods } from "./backend.ts";
 import type { GpuStorage } from "./storage.ts";
 import { normKernels } from "./kernels_norm.ts";
-import { checkCount, fail, isSoftwareAdapter, operand, vecWidth } from "./graph_util.ts";
+import { isSoftwareAdapter } from "./device.ts";
+import { checkCount, fail, operand, vecWidth } from "./kernel_util.ts";
 
 /** Shader files these kernels use. */
 export const GRAPH_SHADERS: string[] = ["gather.wgsl", "segment.wgsl", "norm.wgsl"];

@@ -14,7 +14,8 @@
 
 import type { Storage } from "../backend.ts";
 import type { KernelContext, KernelMethods } from "./backend.ts";
-import { operand } from "./kernels_dense_util.ts";
+import { isSoftwareAdapter } from "./device.ts";
+import { operand } from "./kernel_util.ts";
 import { reducer } from "./kernels_reduce.ts";
 
 /** Rows of the output tile of one workgroup (tm in matmul.wgsl). */
@@ -32,7 +33,8 @@ const MIN_SPLIT_K = 256;
  * Thread grid of the kernel: `t8` (16×16 threads, 8×8 outputs each) suits
  * GPUs; `t16` (8×8 threads, 16×16 outputs each) suits CPU adapters such as
  * lavapipe, where loads are per-lane scalar loops and a larger register tile
- * is what keeps the FMA units busy. `auto` picks `t16` on fallback adapters.
+ * is what keeps the FMA units busy. `auto` picks `t16` on software adapters
+ * (`isSoftwareAdapter`).
  */
 export type MatmulVariant = "auto" | "t8" | "t16";
 
@@ -67,7 +69,7 @@ export function matmulKernel(
   const variant = opts.variant ?? "auto";
   const grid = variant === "t8"
     ? "t8"
-    : variant === "t16" || rt.gpu.info.isFallbackAdapter
+    : variant === "t16" || isSoftwareAdapter(rt.gpu.info)
     ? "t16"
     : "t8";
   return {

@@ -9,7 +9,8 @@
 import type { Storage } from "../backend.ts";
 import type { KernelContext, KernelMethods } from "./backend.ts";
 import type { GpuStorage } from "./storage.ts";
-import { checkCount, isSoftwareAdapter, operand, vecWidth } from "./graph_util.ts";
+import { isSoftwareAdapter } from "./device.ts";
+import { checkCount, operand, vecWidth } from "./kernel_util.ts";
 
 /** Rows summed per thread at each level of the dgamma / dbeta column sums. */
 const BLOCK_ROWS = 64;

@@ -8,7 +8,7 @@
 import type { DType, OptimizerAttrs, Storage } from "../backend.ts";
 import type { KernelContext, KernelMethods } from "./backend.ts";
 import { bytesPer, gpu } from "./storage.ts";
-import { operand, wholeVec4 } from "./kernels_dense_util.ts";
+import { fail, operand, wholeVec4 } from "./kernel_util.ts";
 
 /** The optimizer and cast kernel methods. */
 export function optimKernels(
@@ -27,7 +27,7 @@ export function optimKernels(
       const { n, kind } = attrs;
       const k = `optimizerStep(${kind})`;
       if (kind !== "sgd" && !(Number.isInteger(attrs.step) && attrs.step >= 1)) {
-        throw new Error(`fanout: webgpu ${k}: step must be a positive integer, got ${attrs.step}`);
+        fail(k, `step must be a positive integer, got ${attrs.step}`);
       }
       const P = operand(k, param, n, "param");
       const G = operand(k, grad, n, "grad");
@@ -67,7 +67,7 @@ export function optimKernels(
       const S1 = operand(k, state1, n, "state1 (m)");
       const S2 = operand(k, state2, n, "state2 (v)");
       if (S1.buffer === S2.buffer) {
-        throw new Error(`fanout: webgpu ${k}: state1 and state2 must be distinct storages`);
+        fail(k, "state1 and state2 must be distinct storages");
       }
       run("adam", [P.buffer, G.buffer, S1.buffer, S2.buffer], {
         DECOUPLED: kind === "adamw" ? 1 : 0,
@@ -77,11 +77,9 @@ export function optimKernels(
     cast(x: Storage, dtype: DType): Storage {
       const X = gpu(x);
       if (X.dtype === "i32" || dtype === "i32") {
-        throw new Error(
-          `fanout: webgpu cast: only f32 <-> f16 is supported, got ${X.dtype} -> ${dtype}`,
-        );
+        fail("cast", `only f32 <-> f16 is supported, got ${X.dtype} -> ${dtype}`);
       }
-      if (!rt.hasF16) throw new Error("fanout: webgpu cast: this adapter has no shader-f16");
+      if (!rt.hasF16) fail("cast", "this adapter has no shader-f16");
       const n = X.size;
       const out = ctx.out(n, dtype);
       if (dtype === X.dtype) {

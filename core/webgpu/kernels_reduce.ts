@@ -5,7 +5,9 @@
  * `all` is one pass of per-workgroup partials plus one single-workgroup pass,
  * `rows` (per-column sums) is a chain of passes each summing chunks of rows
  * into partial rows, and `cols` (per-row sums) has a power-of-two group of
- * threads share each row and reduce it in workgroup memory.
+ * threads share each row and reduce it in workgroup memory. `sumSquares`
+ * runs one `all`-style first pass per storage into slots of one partials
+ * buffer and one reduction of them.
  *
  * @module
  */
@@ -13,7 +15,7 @@
 import type { LossKind, ReduceAxis, Storage } from "../backend.ts";
 import type { KernelContext, KernelMethods } from "./backend.ts";
 import type { GpuStorage } from "./storage.ts";
-import { nextPow2, operand } from "./kernels_dense_util.ts";
+import { checkCount, fail, nextPow2, operand } from "./kernel_util.ts";
 
 /** Threads per workgroup of every reduction kernel (WG in the shaders). */
 const WG = 256;
@@ -114,7 +116,7 @@ const LOSS_KIND: Record<Exclude<LossKind, "cross_entropy">, number> = {
 /** The reduction and loss kernel methods. */
 export function reduceKernels(
   ctx: KernelContext,
-): Pick<KernelMethods, "reduceSum" | "loss" | "lossGrad"> {
+): Pick<KernelMethods, "reduceSum" | "sumSquares" | "loss" | "lossGrad"> {
   const { rt } = ctx;
   const red = reducer(ctx);
   return {
@@ -128,6 +130,41 @@ export function reduceKernels(
       return out;
     },
 
+    sumSquares(xs: readonly Storage[], attrs: { sizes: readonly number[] }): Storage {
+      const { sizes } = attrs;
+      if (xs.length !== sizes.length) {
+        fail("sumSquares", `${xs.length} storages but ${sizes.length} sizes`);
+      }
+      const X = xs.map((x, i) => {
+        checkCount("sumSquares", `sizes[${i}]`, sizes[i]);
+        return operand("sumSquares", x, sizes[i], `xs[${i}]`);
+      });
+      // One sum_sq pass per storage, as many workgroup partials as `all`'s
+      // first pass would use, each into its own slots of one buffer; then
+      // one reduction of all the partials (written straight to `out` when
+      // there is a single one).
+      const groups = sizes.map((n) => Math.min(MAX_PARTIALS, Math.ceil(n / (WG * PER_THREAD))));
+      const total = groups.reduce((a, b) => a + b, 0);
+      const out = ctx.out(1);
+      if (total === 0) {
+        rt.upload(out.buffer, new Float32Array(1));
+        return out;
+      }
+      const partials = total === 1 ? out : ctx.out(total);
+      const p = rt.pipeline("reduce.wgsl", "sum_sq");
+      let offset = 0;
+      X.forEach((x, i) => {
+        if (groups[i] === 0) return;
+        rt.dispatch(p, [x.buffer, partials.buffer], { u: [sizes[i], offset] }, [groups[i]]);
+        offset += groups[i];
+      });
+      if (partials !== out) {
+        red.all(partials.buffer, total, out);
+        ctx.backend.release(partials);
+      }
+      return out;
+    },
+
     loss(
       kind: LossKind,
       pred: Storage,
@@ -138,7 +175,7 @@ export function reduceKernels(
       const P = operand(kind, pred, rows * cols, "pred");
       const out = ctx.out(1);
       if (kind === "cross_entropy") {
-        const T = operand(kind, target, rows, "target", "i32");
+        const T = operand(kind, target, rows, "target", ["i32"]);
         const p = rt.pipeline("loss.wgsl", "ce_partial");
         // One row (cols terms) per thread and step.
         red.all(P.buffer, rows, out, 1, (into, g) => {
@@ -168,7 +205,7 @@ export function reduceKernels(
       const DY = operand(`${kind} gradient`, dy, 1, "dy");
       const out = ctx.out(n);
       if (kind === "cross_entropy") {
-        const T = operand(`${kind} gradient`, target, rows, "target", "i32");
+        const T = operand(`${kind} gradient`, target, rows, "target", ["i32"]);
         const p = rt.pipeline("loss.wgsl", "ce_grad");
         rt.dispatch1d(p, [P.buffer, T.buffer, DY.buffer, out.buffer], {
           u: [rows, cols],
