@@ -5,7 +5,8 @@
  *
  * This entry point re-exports the public API of each part:
  * - `core`: tensors, ops, autograd, optimizers, schedules, `nn`, safetensors,
- *   the WebGPU backend and the CPU float64 reference backend.
+ *   the WebGPU backend and the CPU float64 reference backend;
+ * - `store`: schemas, DuckDB ingestion, the temporal graph store, training tables.
  *
  * @example
  * ```ts
@@ -17,3 +18,4 @@
  */
 
 export * from "./core/mod.ts";
+export * from "./store/mod.ts";
