@@ -66,6 +66,7 @@ export type OptimizerKind = "sgd" | "adam" | "adamw";
 
 /** Attributes of an optimizer update. */
 export interface OptimizerAttrs {
+  /** Which update rule. */
   kind: OptimizerKind;
   /** Learning rate for this step. */
   lr: number;

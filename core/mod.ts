@@ -23,6 +23,7 @@ export { backward, GRADS } from "./grad_rules.ts";
 export type { GradContext, GradRule } from "./grad_rules.ts";
 export { Index, Segments } from "./index.ts";
 export { manualSeed, nextSeed, rand, randn, Rng } from "./random.ts";
+export type { RandomOptions } from "./random.ts";
 export * from "./module.ts";
 export * from "./nn.ts";
 export * from "./optim.ts";

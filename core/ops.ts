@@ -24,19 +24,33 @@ import "./grad_rules.ts";
 
 /** Attributes each op records for its gradient rule; the keys are the op set. */
 export interface OpAttrs {
+  /** Shape before the view. */
   reshape: { from: readonly number[] };
+  /** Element type before the cast. */
   cast: { from: DType };
+  /** Which operands were transposed. */
   matmul: { transA: boolean; transB: boolean };
+  /** The operator and how each operand broadcast. */
   binary: { op: BinaryOp; aMode: Broadcast; bMode: Broadcast };
+  /** The function and its parameters. */
   unary: { op: UnaryOp; alpha: number; beta: number };
+  /** Drop probability and the mask seed (the gradient reuses the mask). */
   dropout: { p: number; seed: number };
+  /** Axis summed over. */
   reduceSum: { axis: ReduceAxis };
+  /** The rows gathered (its transpose routes the gradient). */
   gather: { index: Index };
+  /** The column block taken. */
   sliceCols: { start: number; len: number };
+  /** Width of each part. */
   concatCols: { cols: number[] };
+  /** The segments and the reduction. */
   segmentReduce: { segments: Segments; reduce: SegmentReduce };
+  /** The segments. */
   segmentSoftmax: { segments: Segments };
+  /** Nothing: mean and 1/std are saved tensors of the node. */
   layerNorm: Record<never, never>;
+  /** Which loss. */
   loss: { kind: LossKind };
 }
 

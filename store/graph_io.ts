@@ -30,13 +30,14 @@ export const GRAPH_FORMAT_VERSION = 1;
 /** Name of the manifest file. */
 export const MANIFEST = "manifest.json";
 
-type DType = "int32" | "float64" | "uint8";
+/** Element type of a saved array. */
+export type ArrayDType = "int32" | "float64" | "uint8";
 type Arr = Int32Array | Float64Array | Uint8Array;
 
 /** One array file in the manifest. */
 export interface FileEntry {
   /** Element type. */
-  dtype: DType;
+  dtype: ArrayDType;
   /** Byte length. */
   bytes: number;
   /** XXH32 (seed 0) of the bytes, 8 hex digits. */
@@ -102,7 +103,7 @@ export interface GraphManifest {
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const CHUNK = 64 << 20;
 
-function dtypeOf(a: Arr): DType {
+function dtypeOf(a: Arr): ArrayDType {
   return a instanceof Int32Array ? "int32" : a instanceof Float64Array ? "float64" : "uint8";
 }
 
@@ -268,7 +269,7 @@ export async function loadGraph(dir: string, opts: LoadOptions = {}): Promise<Gr
   dir = dir.replace(/\/+$/, "");
   const m = await readManifest(dir);
   const verify = opts.verify ?? true;
-  const load = (name: string | undefined, dtype: DType): Arr => {
+  const load = (name: string | undefined, dtype: ArrayDType): Arr => {
     const f = name === undefined ? undefined : m.files[name];
     if (!name || !f) throw new Error(`${dir}/${MANIFEST}: missing array file entry ${name}`);
     if (f.dtype !== dtype) throw new Error(`${dir}/${name}: type ${f.dtype}, expected ${dtype}`);

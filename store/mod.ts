@@ -22,7 +22,15 @@ export * from "./database.ts";
 export * from "./ticks.ts";
 export * from "./keys.ts";
 export { GraphStore } from "./graph.ts";
-export type { EdgeData, GraphBytes, GraphData, Neighbors, NodeData } from "./graph.ts";
+export type {
+  EdgeData,
+  EdgeDelta,
+  GraphBytes,
+  GraphData,
+  Neighbors,
+  NodeData,
+  NodeDelta,
+} from "./graph.ts";
 export * from "./graph_build.ts";
 export * from "./graph_io.ts";
 export * from "./graph_append.ts";

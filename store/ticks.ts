@@ -19,11 +19,11 @@ import { STATIC_TIME } from "./types.ts";
 export { STATIC_TIME };
 
 /** Tick of a row whose time column is null: never visible to any seed. */
-export const NEVER_TIME = 2147483647;
+export const NEVER_TIME: number = 2147483647;
 /** Smallest tick of a real time. */
-export const TICK_MIN = STATIC_TIME + 1;
+export const TICK_MIN: number = STATIC_TIME + 1;
 /** Largest tick of a real time. */
-export const TICK_MAX = NEVER_TIME - 1;
+export const TICK_MAX: number = NEVER_TIME - 1;
 
 /** The mapping between epoch seconds and ticks. */
 export interface TimeScale {

@@ -116,7 +116,7 @@ export interface EdgeTypePair {
  * that every time fits; static rows hold `STATIC_TIME`, the smallest Int32,
  * so that `time <= seedTime` is true for them without a special case.
  */
-export const STATIC_TIME = -2147483648;
+export const STATIC_TIME: number = -2147483648;
 
 /** Task types a training table can have. */
 export type TaskType = "binary" | "regression" | "multiclass" | "link";
