@@ -14,7 +14,7 @@
  * @module
  */
 
-import { DuckDBInstance } from "@duckdb/node-api";
+import { DuckDBInstance } from "../store/deps.ts";
 
 /** Sizes of the synthetic database. */
 export interface SyntheticSizes {

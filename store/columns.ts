@@ -19,7 +19,7 @@
  * @module
  */
 
-import { type DuckDBConnection, type DuckDBDataChunk, DuckDBTypeId } from "@duckdb/node-api";
+import { type DuckDBConnection, type DuckDBDataChunk, DuckDBTypeId } from "./deps.ts";
 import { quoteIdent } from "./duck.ts";
 
 /** One column as {@link readColumns} returns it. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { type DuckDBConnection, DuckDBInstance } from "./deps.ts";
 import { csvStructureProblem } from "./csv_lines.ts";
 import { csvDelimiter, fileKind } from "./files.ts";
 

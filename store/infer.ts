@@ -25,7 +25,7 @@
  * @module
  */
 
-import type { DuckDBConnection } from "@duckdb/node-api";
+import type { DuckDBConnection } from "./deps.ts";
 import type { ColumnSchema, ForeignKey, Schema, TableSchema } from "./types.ts";
 import {
   closeDuck,

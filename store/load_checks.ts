@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { DuckDBConnection } from "@duckdb/node-api";
+import type { DuckDBConnection } from "./deps.ts";
 import { queryRows, quoteIdent } from "./duck.ts";
 import { joinPlaces, rowPlaces } from "./csv_lines.ts";
 import { plural } from "./messages.ts";

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { DuckDBConnection } from "@duckdb/node-api";
+import type { DuckDBConnection } from "./deps.ts";
 import type { TableSchema } from "./types.ts";
 import { queryRows, quoteIdent } from "./duck.ts";
 import { joinPlaces, rowPlaces } from "./csv_lines.ts";

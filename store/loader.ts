@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { DuckDBConnection } from "@duckdb/node-api";
+import type { DuckDBConnection } from "./deps.ts";
 import {
   type ColumnSchema,
   INHERITED_TIME_COLUMN,

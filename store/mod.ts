@@ -2,7 +2,8 @@
  * Relational data in, temporal graph and training tables out: schema files
  * (written or inferred), DuckDB ingestion with validation, the graph store
  * (CSR per edge type on SharedArrayBuffers, adjacency sorted by time), its
- * binary save/load and appends. Knows nothing of GPUs or models.
+ * binary save/load and appends; predictive queries (PQL) compiled to SQL into
+ * training tables. Knows nothing of GPUs or models.
  *
  * @example
  * ```ts
@@ -34,3 +35,16 @@ export type {
 export * from "./graph_build.ts";
 export * from "./graph_io.ts";
 export * from "./graph_append.ts";
+export * from "./pql/mod.ts";
+export {
+  type AnchorSchedule,
+  anchorSchedule,
+  type BuiltTrainingTable,
+  loadTrainingTable,
+  type LoadTrainingTableOptions,
+  type ResultColumn,
+  type SqlDatabase,
+  type TimeInput,
+  trainingTable,
+  type TrainingTableOptions,
+} from "./training_table.ts";

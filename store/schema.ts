@@ -38,7 +38,7 @@ import {
   parseDocument,
   type Scalar,
   type YAMLMap,
-} from "yaml";
+} from "./deps.ts";
 import {
   type ColumnSchema,
   type ForeignKey,

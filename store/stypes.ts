@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { DuckDBConnection } from "@duckdb/node-api";
+import type { DuckDBConnection } from "./deps.ts";
 import type { SemanticType } from "./types.ts";
 import {
   type DuckColumn,
