@@ -6,7 +6,8 @@
  * This entry point re-exports the public API of each part:
  * - `core`: tensors, ops, autograd, optimizers, schedules, `nn`, safetensors,
  *   the WebGPU backend and the CPU float64 reference backend;
- * - `store`: schemas, DuckDB ingestion, the temporal graph store, training tables.
+ * - `store`: schemas, DuckDB ingestion, the temporal graph store, training tables;
+ * - `sampler`: temporal neighbour sampling, the worker pool and the batch loader.
  *
  * @example
  * ```ts
@@ -19,3 +20,4 @@
 
 export * from "./core/mod.ts";
 export * from "./store/mod.ts";
+export * from "./sampler/mod.ts";

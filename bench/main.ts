@@ -1,6 +1,6 @@
 /**
  * `deno task bench [subsystem…]`: runs benchmarks and prints JSON lines.
- * Subsystems: core, store. With no argument, all of them.
+ * Subsystems: core, store, sampler, features. With no argument, all of them.
  *
  * @module
  */
@@ -9,6 +9,8 @@ const SUITES: Record<string, () => Promise<void>> = {
   core: async () => (await import("./core.ts")).benchCore({ quick: Deno.args.includes("--quick") }),
   store: async () =>
     (await import("./store.ts")).benchStore({ quick: Deno.args.includes("--quick") }),
+  sampler: async () =>
+    (await import("./sampler.ts")).benchSampler({ quick: Deno.args.includes("--quick") }),
 };
 
 const wanted = Deno.args.filter((a) => !a.startsWith("--"));
