@@ -3,7 +3,8 @@
  * (written or inferred), DuckDB ingestion with validation, the graph store
  * (CSR per edge type on SharedArrayBuffers, adjacency sorted by time), its
  * binary save/load and appends; predictive queries (PQL) compiled to SQL into
- * training tables. Knows nothing of GPUs or models.
+ * training tables; the feature store on disk (encoders, fixed-width rows,
+ * page cache). Knows nothing of GPUs or models.
  *
  * @example
  * ```ts
@@ -48,3 +49,4 @@ export {
   trainingTable,
   type TrainingTableOptions,
 } from "./training_table.ts";
+export * from "./features/mod.ts";
