@@ -49,4 +49,3 @@ export {
   trainingTable,
   type TrainingTableOptions,
 } from "./training_table.ts";
-export * from "./features/mod.ts";
