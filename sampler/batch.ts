@@ -18,9 +18,9 @@
  * software adapters; `Runtime.alloc` refuses more). When a node type's widest
  * tensor would exceed it, all three are cut at the same row boundaries:
  * block `b` holds rows `[b * blockRows, min(rows, (b + 1) * blockRows))`, and
- * `num[b]`, `cat[b][slot]`, `relTime[b]` are that block's pieces. Consumers
- * process blocks in turn (e.g. an encoder per block, then `concatRows`-like
- * handling of their own); with real batch sizes there is exactly one block.
+ * `num[b]`, `cat[b][slot]`, `relTime[b]` are that block's pieces. A consumer
+ * encodes block by block (row-wise encoders need nothing else); with real
+ * batch sizes there is exactly one block per type.
  * Edge indices are not split: an edge type with more than `limit / 4` edges
  * in one batch is refused with a clear error.
  *

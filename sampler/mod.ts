@@ -37,3 +37,15 @@ export {
   type SamplerLoaderOptions,
 } from "./loader.ts";
 export type { SamplerWorkerApi } from "./worker.ts";
+export {
+  BatchPipeline,
+  type BatchPipelineOptions,
+  type EdgeBatch,
+  type GpuBatch,
+  type NodeBatch,
+  parseEdgeEnds,
+  type PipelineStats,
+  type RowSource,
+  toGpuBatch,
+  type ToGpuBatchOptions,
+} from "./batch.ts";

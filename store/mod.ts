@@ -49,3 +49,4 @@ export {
   trainingTable,
   type TrainingTableOptions,
 } from "./training_table.ts";
+export * from "./features/mod.ts";
