@@ -1,6 +1,6 @@
 /**
  * `deno task bench [subsystem…]`: runs benchmarks and prints JSON lines.
- * Subsystems: core, store, sampler, features. With no argument, all of them.
+ * Subsystems: core, store, sampler, features, train. With no argument, all of them.
  *
  * @module
  */
@@ -11,6 +11,10 @@ const SUITES: Record<string, () => Promise<void>> = {
     (await import("./store.ts")).benchStore({ quick: Deno.args.includes("--quick") }),
   sampler: async () =>
     (await import("./sampler.ts")).benchSampler({ quick: Deno.args.includes("--quick") }),
+  features: async () =>
+    (await import("./features.ts")).benchFeatures({ quick: Deno.args.includes("--quick") }),
+  train: async () =>
+    (await import("./train.ts")).benchTrain({ quick: Deno.args.includes("--quick") }),
 };
 
 const wanted = Deno.args.filter((a) => !a.startsWith("--"));

@@ -1,0 +1,132 @@
+/**
+ * `fanout plan`: a suggested model plan (models/plan.ts) from the schema,
+ * the task and the graph's degree statistics.
+ *
+ * - **Hops** by sparsity: the mean number of neighbours of a seed (over
+ *   every edge type leaving the seed type) is its degree; 2 hops when it is
+ *   at least {@link SPARSE_DEGREE}, 3 when it is lower (a sparse seed needs
+ *   a wider radius to see enough rows). Fewer when the budget cannot hold
+ *   even the child→parent edges over that many hops. Layers = hops.
+ * - **Fanouts** by degree: sampler/auto.ts `autoFanouts` for a budget of
+ *   sampled nodes per seed (default {@link DEFAULT_BUDGET}): child→parent
+ *   edges 1, the others proportional to their mean degree, halving per hop.
+ * - **Strategy**: `recency` with a 30-day half-life when any table has a
+ *   time column, else `uniform`.
+ * - **Loss and metric** by task: binary bce / auroc, regression l1 / mae,
+ *   multiclass ce / accuracy, link bce / map@10.
+ * - The rest: sage, 64 channels, mean aggregation, dropout 0.1, layer norm,
+ *   4 heads; adamw at lr 3e-3, weight decay 0.01, cosine decay after a
+ *   linear warmup of 5% of the steps (20 without `trainRows`), clipping at
+ *   1.0, 10 epochs, patience 3, batches of 512 (fewer seeds per batch for
+ *   small tables, so that an epoch has at least 8 steps).
+ *
+ * @module
+ */
+
+import type { GraphData, GraphStore } from "../store/graph.ts";
+import type { Schema, TaskType } from "../store/types.ts";
+import { autoFanouts } from "../sampler/auto.ts";
+import type { NumNeighbors } from "../sampler/config.ts";
+import { defaultPlan, type ModelPlan } from "./plan.ts";
+
+/** Sampled nodes per seed that the suggested fanouts aim at. */
+export const DEFAULT_BUDGET = 256;
+/** A seed type whose mean degree is below this gets 3 hops instead of 2. */
+export const SPARSE_DEGREE = 4;
+
+/** Inputs of {@link suggestPlan}. */
+export interface SuggestPlanOptions {
+  /** The graph store. */
+  graph: GraphStore | GraphData;
+  /** The schema (tables with or without time columns). */
+  schema: Schema;
+  /** Node type of the seeds (the query's entity table). */
+  seedType: string;
+  /** The task. */
+  task: TaskType;
+  /** Mean sampled nodes per seed (default {@link DEFAULT_BUDGET}). */
+  budget?: number;
+  /** Training rows: sizes the batch and the warmup. */
+  trainRows?: number;
+  /** Hops, instead of the rule by sparsity. */
+  hops?: number;
+}
+
+/** A suggested plan and why. */
+export interface SuggestedPlan {
+  /** The plan. */
+  plan: ModelPlan;
+  /** One line per choice made from the data (for a header comment or a log). */
+  notes: string[];
+}
+
+/** Mean number of neighbours of a node of `seedType` over every edge type leaving it. */
+export function seedDegree(graph: GraphStore | GraphData, seedType: string): number {
+  const data = "data" in graph ? graph.data : graph;
+  const node = data.nodes.find((n) => n.name === seedType);
+  if (!node) {
+    throw new Error(
+      `unknown seed type "${seedType}"; node types: ${data.nodes.map((n) => n.name).join(", ")}`,
+    );
+  }
+  let edges = 0;
+  for (const e of data.edges) if (e.src === seedType) edges += e.nbr.length + e.delta.nbr.length;
+  const count = node.count + node.delta.count;
+  return count > 0 ? edges / count : 0;
+}
+
+/** {@link suggestPlan} with a note per choice. */
+export function suggestPlanExplained(opts: SuggestPlanOptions): SuggestedPlan {
+  const { graph, schema, seedType, task } = opts;
+  const budget = opts.budget ?? DEFAULT_BUDGET;
+  const notes: string[] = [];
+  const degree = seedDegree(graph, seedType);
+  let hops = opts.hops ?? (degree >= SPARSE_DEGREE ? 2 : 3);
+  if (opts.hops === undefined) {
+    notes.push(
+      `hops ${hops}: a ${seedType} row has ${degree.toFixed(1)} neighbours on average ` +
+        `(${degree >= SPARSE_DEGREE ? ">=" : "<"} ${SPARSE_DEGREE})`,
+    );
+  }
+  let fanouts: NumNeighbors | undefined;
+  while (!fanouts) {
+    try {
+      fanouts = autoFanouts(graph, seedType, { budget, hops });
+    } catch (e) {
+      if (hops <= 1 || !/budget .* is too small/.test((e as Error).message)) throw e;
+      notes.push(
+        `${hops} hops do not fit a budget of ${budget} nodes per seed; trying ${hops - 1}`,
+      );
+      hops--;
+    }
+  }
+  notes.push(`fanouts: auto for ${budget} sampled nodes per seed over ${hops} hops`);
+  const plan = defaultPlan(task);
+  plan.sampling.num_neighbors = fanouts;
+  plan.model.layers = hops;
+  const timed = schema.tables.some((t) => t.timeColumn !== undefined || t.timeFrom !== undefined);
+  if (!timed) {
+    plan.sampling.strategy = "uniform";
+    notes.push("strategy: uniform (no table has a time column)");
+  }
+  const t = plan.training;
+  if (opts.trainRows !== undefined && opts.trainRows > 0) {
+    if (opts.trainRows < 8 * t.batchSize) {
+      t.batchSize = Math.max(16, 2 ** Math.floor(Math.log2(opts.trainRows / 8)));
+      notes.push(`batch size ${t.batchSize}: ${opts.trainRows} training rows`);
+    }
+    const steps = t.epochs * Math.ceil(opts.trainRows / t.batchSize);
+    t.schedule.warmup = Math.min(500, Math.max(1, Math.round(0.05 * steps)));
+  }
+  notes.push(`loss ${t.loss}, metric ${t.earlyStopping.metric}: a ${task} task`);
+  return { plan, notes };
+}
+
+/**
+ * The suggested plan for seeds of `seedType` and a `task` over `graph`
+ * (see the module doc for the rules). The result compiles with
+ * `compileSampling(graph, plan.sampling.num_neighbors, plan.sampling.strategy)`.
+ */
+export function suggestPlan(opts: SuggestPlanOptions): ModelPlan {
+  return suggestPlanExplained(opts).plan;
+}
