@@ -31,7 +31,9 @@ import { compileSampling } from "../sampler/config.ts";
 import { defaultWorkers, SamplerPool } from "../sampler/pool.ts";
 import { buildGraphModel } from "./gnn.ts";
 import { hasCheckpoint, loadCheckpoint, manifestHash } from "./checkpoint.ts";
-import { type JobRecord, openRunData, runPaths, scoreSeeds, toPredictions } from "./trainer.ts";
+import { openRunData, runPaths } from "./train_setup.ts";
+import { scoreSeeds, toPredictions } from "./scoring.ts";
+import type { JobRecord } from "./train_types.ts";
 import { argmaxRows } from "./metrics.ts";
 
 /** What to score. */
