@@ -133,7 +133,7 @@ export {
   DEFAULT_QUERY,
   generateSyntheticDb,
   type Mechanism,
-  renewalProbability,
+  returnProbability,
   SYNTHETIC_SCHEMA,
   type SyntheticDb,
   type SyntheticOptions,
@@ -181,6 +181,7 @@ export {
 export { loadPlan, parsePlan, type ParsePlanOptions } from "./plan_parse.ts";
 export {
   DEFAULT_BUDGET,
+  MIN_STEPS,
   seedDegree,
   SPARSE_DEGREE,
   type SuggestedPlan,

@@ -203,7 +203,7 @@ export function defaultPlan(task: TaskType = "binary"): ModelPlan {
       architecture: "sage",
       channels: 64,
       layers: 2,
-      aggregation: "mean",
+      aggregation: "sum", // sums let a layer count (rows per entity carry most relational signal)
       dropout: 0.1,
       norm: "layer",
       heads: 4,

@@ -14,11 +14,12 @@
  *   time column, else `uniform`.
  * - **Loss and metric** by task: binary bce / auroc, regression l1 / mae,
  *   multiclass ce / accuracy, link bce / map@10.
- * - The rest: sage, 64 channels, mean aggregation, dropout 0.1, layer norm,
+ * - The rest: sage, 64 channels, sum aggregation, dropout 0.1, layer norm,
  *   4 heads; adamw at lr 3e-3, weight decay 0.01, cosine decay after a
  *   linear warmup of 5% of the steps (20 without `trainRows`), clipping at
- *   1.0, 10 epochs, patience 3, batches of 512 (fewer seeds per batch for
- *   small tables, so that an epoch has at least 8 steps).
+ *   1.0, 10 epochs, patience 3, batches of 512 (fewer for small tables:
+ *   the largest power of two, at least 32, that gives an epoch
+ *   {@link MIN_STEPS} steps; 256 for 18,500 training rows).
  *
  * @module
  */
@@ -33,6 +34,8 @@ import { defaultPlan, type ModelPlan } from "./plan.ts";
 export const DEFAULT_BUDGET = 256;
 /** A seed type whose mean degree is below this gets 3 hops instead of 2. */
 export const SPARSE_DEGREE = 4;
+/** Small tables get smaller batches, so that an epoch has at least this many steps. */
+export const MIN_STEPS = 64;
 
 /** Inputs of {@link suggestPlan}. */
 export interface SuggestPlanOptions {
@@ -111,9 +114,12 @@ export function suggestPlanExplained(opts: SuggestPlanOptions): SuggestedPlan {
   }
   const t = plan.training;
   if (opts.trainRows !== undefined && opts.trainRows > 0) {
-    if (opts.trainRows < 8 * t.batchSize) {
-      t.batchSize = Math.max(16, 2 ** Math.floor(Math.log2(opts.trainRows / 8)));
-      notes.push(`batch size ${t.batchSize}: ${opts.trainRows} training rows`);
+    if (opts.trainRows < MIN_STEPS * t.batchSize) {
+      t.batchSize = Math.max(32, 2 ** Math.floor(Math.log2(opts.trainRows / MIN_STEPS)));
+      notes.push(
+        `batch size ${t.batchSize}: ${opts.trainRows} training rows, at least ` +
+          `${MIN_STEPS} steps per epoch`,
+      );
     }
     const steps = t.epochs * Math.ceil(opts.trainRows / t.batchSize);
     t.schedule.warmup = Math.min(500, Math.max(1, Math.round(0.05 * steps)));

@@ -6,7 +6,7 @@ import { Split } from "../store/types.ts";
 import {
   DEFAULT_QUERY,
   generateSyntheticDb,
-  renewalProbability,
+  returnProbability,
   SYNTHETIC_SCHEMA,
 } from "./synthetic.ts";
 
@@ -45,7 +45,9 @@ Deno.test("synthetic: the same seed writes the same files; another seed other on
 
 Deno.test("synthetic: bad options are errors", async () => {
   for (
-    const opts of [{ users: 0 }, { seed: 0.5 }, { start: "soon" }, { mechanism: { cycles: [] } }]
+    const opts of [{ users: 0 }, { seed: 0.5 }, { start: "soon" }, {
+      mechanism: { soonDays: [5, 2] as const },
+    }]
   ) {
     let message = "";
     try {
@@ -55,7 +57,7 @@ Deno.test("synthetic: bad options are errors", async () => {
     }
     assert(message !== "" && !message.includes("nonexistent"), message);
   }
-  assert(renewalProbability(-2) < 0.1 && renewalProbability(2) > 0.99);
+  assert(returnProbability(-2) < 0.01 && returnProbability(2) > 0.99);
   assert.deepEqual(parseSchema(SYNTHETIC_SCHEMA, "synthetic.yaml").tables.length, 4);
 });
 
@@ -99,36 +101,30 @@ Deno.test("synthetic: default database, default query, planted multi-hop signal"
       await t.step(
         "the label follows a 2-hop aggregate more than the user's own count",
         async () => {
-          // Per (user, anchor): the user's own purchases in the last 30 days, and the number of
-          // their items that fall due in the window (2 hops, user → transactions → items), each
-          // item's cycle estimated from every user's re-purchase gaps in its category before the
-          // validation cutoff (3 hops).
+          // Per (user, anchor) whose last visit was under 25 days before the anchor (where the
+          // label is set by that visit): the mean rating of the items of that visit (2 hops,
+          // user → transactions → items) against the user's own number of purchases in the last
+          // 30 days.
           const rows = Array.from(
             table.entity,
             (e, i) => `(${e}, ${table.anchorTime[i]}, ${table.label[i]})`,
           );
           await db.query(`CREATE TEMP TABLE tt AS SELECT * FROM (VALUES ${rows}) v(u, a, label)`);
           const cols = await db.columns(`
-          WITH tx AS (SELECT user_id, item_id, epoch(ts) AS t FROM transactions),
-          gaps AS (
-            SELECT i.category, median(g) AS gap
-            FROM (SELECT item_id, t - lag(t) OVER (PARTITION BY user_id, item_id ORDER BY t)
-                    AS g FROM tx WHERE t <= ${table.valCutoff}) x
-            JOIN items i USING (item_id) WHERE g IS NOT NULL GROUP BY 1),
-          last AS (SELECT tt.u, tt.a, tx.item_id, max(tx.t) AS l, count(*) FILTER
-                     (WHERE tx.t > tt.a - 30 * 86400) AS c
-                   FROM tt JOIN tx ON tx.user_id = tt.u AND tx.t <= tt.a GROUP BY 1, 2, 3),
-          agg AS (SELECT u, a, sum(c)::DOUBLE AS own30, count(*) FILTER
-                    (WHERE l + 0.8 * gap <= a + 30 * 86400 AND l + 1.25 * gap > a)::DOUBLE AS due
-                  FROM last JOIN items i USING (item_id) JOIN gaps USING (category) GROUP BY 1, 2)
-          SELECT tt.label::DOUBLE AS label, coalesce(own30, 0) AS own30, coalesce(due, 0) AS due
-          FROM tt LEFT JOIN agg USING (u, a)`);
+          WITH h AS (SELECT tt.u, tt.a, epoch(x.ts) AS t, i.rating,
+                       max(epoch(x.ts)) OVER (PARTITION BY tt.u, tt.a) AS last
+                     FROM tt JOIN transactions x ON x.user_id = tt.u AND epoch(x.ts) <= tt.a
+                     JOIN items i USING (item_id))
+          SELECT any_value(tt.label)::DOUBLE AS label,
+                 count(*) FILTER (WHERE h.t > h.a - 30 * 86400)::DOUBLE AS own30,
+                 avg(h.rating) FILTER (WHERE h.t > h.last - 3600)::DOUBLE AS visit
+          FROM tt JOIN h USING (u, a) WHERE h.last > h.a - 25 * 86400 GROUP BY tt.u, tt.a`);
           const label = cols.label as Float64Array;
           const own = corr(cols.own30 as Float64Array, label);
-          const due = corr(cols.due as Float64Array, label);
+          const visit = corr(cols.visit as Float64Array, label);
           assert(
-            due > 0.3 && due > own + 0.15,
-            `corr with due items ${due}, with own count ${own}`,
+            visit > 0.45 && visit > Math.abs(own) + 0.3,
+            `corr with the last visit's rating ${visit}, with the own count ${own}`,
           );
         },
       );
