@@ -15,7 +15,7 @@
  *   architecture: sage             # sage | gat | transformer
  *   channels: 64
  *   layers: 2
- *   aggregation: mean              # mean | sum | max
+ *   aggregation: sum               # mean | sum | max
  *   dropout: 0.1
  *   norm: layer                    # layer | none
  *   heads: 4                       # gat, transformer
