@@ -41,6 +41,7 @@ import {
 import type { Tensor } from "../core/tensor.ts";
 import type { HostTensor } from "../core/module.ts";
 import type { ModelSpec } from "./types.ts";
+import { parentOf, randomTag, replaceDir, syncDir } from "../store/atomic_dir.ts";
 
 /** Format tag of `state.json`. */
 export const CHECKPOINT_FORMAT = "fanout-checkpoint";
@@ -244,7 +245,7 @@ export async function saveCheckpoint(
     await writeSynced(`${tmp}/${CHECKPOINT_FILES.output}`, text(meta.output));
     await writeSynced(`${tmp}/${CHECKPOINT_FILES.state}`, text(state));
     await syncDir(tmp);
-    await commit(tmp, dir);
+    await replaceDir(tmp, dir);
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;
@@ -352,7 +353,7 @@ export async function copyCheckpoint(from: string, to: string): Promise<void> {
       await writeSynced(`${tmp}/${e.name}`, await Deno.readFile(`${from}/${e.name}`));
     }
     await syncDir(tmp);
-    await commit(tmp, to);
+    await replaceDir(tmp, to);
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;
@@ -364,25 +365,6 @@ async function writeSynced(path: string, bytes: Uint8Array): Promise<void> {
   let at = 0;
   while (at < bytes.byteLength) at += await f.write(bytes.subarray(at));
   await f.sync();
-}
-
-async function syncDir(path: string): Promise<void> {
-  try {
-    using d = await Deno.open(path, { read: true });
-    await d.sync();
-  } catch {
-    // Not every platform can fsync a directory; the rename is still atomic.
-  }
-}
-
-function randomTag(): string {
-  const b = crypto.getRandomValues(new Uint8Array(6));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-function parentOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
 }
 
 /**
@@ -421,24 +403,4 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Renames `tmp` onto `dir`, moving an older `dir` aside first and deleting it after. */
-async function commit(tmp: string, dir: string): Promise<void> {
-  let old: string | null = null;
-  try {
-    await Deno.stat(dir);
-    old = `${dir}.old-${randomTag()}`;
-    await Deno.rename(dir, old);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  try {
-    await Deno.rename(tmp, dir);
-  } catch (e) {
-    if (old) await Deno.rename(old, dir);
-    throw e;
-  }
-  await syncDir(parentOf(dir));
-  if (old) await Deno.remove(old, { recursive: true });
 }

@@ -41,6 +41,7 @@ import { type FeatureSource, type FitOptions, fitTable, type FittedTable } from 
 import { encodeColumns, prepareEncoder } from "./encoders.ts";
 import { packRows, rowBytesFor } from "./encoded_rows.ts";
 import { FeatureStoreError, MANIFEST_FILE, storePath } from "./manifest.ts";
+import { parentOf, randomTag, replaceDir, syncDir } from "../atomic_dir.ts";
 
 /** Progress of a build, reported after each step. */
 export interface BuildProgress {
@@ -136,7 +137,7 @@ export async function buildFeatureStore(
     const text = new TextEncoder().encode(JSON.stringify(manifest, null, 1) + "\n");
     await writeFileSynced(storePath(tmp, MANIFEST_FILE), [text]);
     await syncDir(tmp);
-    await commit(tmp, dir);
+    await replaceDir(tmp, dir);
     return manifest;
   } catch (e) {
     if (!opts.keepTempOnError) await Deno.remove(tmp, { recursive: true }).catch(() => {});
@@ -239,26 +240,6 @@ async function writeFileSynced(path: string, parts: Uint8Array[]): Promise<void>
   await file.sync();
 }
 
-/** Fsyncs a directory (its entries), where the platform allows it. */
-async function syncDir(path: string): Promise<void> {
-  try {
-    using d = await Deno.open(path, { read: true });
-    await d.sync();
-  } catch {
-    // Not every platform can open or fsync a directory; the rename is still atomic.
-  }
-}
-
-function parentOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
-}
-
-function randomTag(): string {
-  const b = crypto.getRandomValues(new Uint8Array(6));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
 /** A file name base for a table: its name when plain, else `table<k>`; unique. */
 function fileBase(table: string, used: Set<string>): string {
   let base = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$/.test(table) ? table : `table${used.size}`;
@@ -308,24 +289,4 @@ async function removeStaleTemps(dir: string): Promise<void> {
   } catch {
     // An unreadable parent: nothing to clean.
   }
-}
-
-/** Renames the finished `tmp` onto `dir`, moving an older store aside first and deleting it after. */
-async function commit(tmp: string, dir: string): Promise<void> {
-  let old: string | null = null;
-  try {
-    await Deno.stat(dir);
-    old = `${dir}.old-${randomTag()}`;
-    await Deno.rename(dir, old);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  try {
-    await Deno.rename(tmp, dir);
-  } catch (e) {
-    if (old) await Deno.rename(old, dir);
-    throw e;
-  }
-  await syncDir(parentOf(dir));
-  if (old) await Deno.remove(old, { recursive: true });
 }
