@@ -6,5 +6,5 @@
  * @module
  */
 
-export { Document, isMap, isScalar, isSeq, LineCounter, parseDocument } from "npm:yaml@2.9.1";
-export type { Node, Pair, Scalar, YAMLMap } from "npm:yaml@2.9.1";
+export { Document, isMap, isScalar, isSeq } from "npm:yaml@2.9.1";
+export type { Node, Scalar, YAMLMap } from "npm:yaml@2.9.1";

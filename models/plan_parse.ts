@@ -10,9 +10,10 @@
  * @module
  */
 
-import { isMap, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from "./deps.ts";
+import { isMap, isSeq, type Node, type YAMLMap } from "./deps.ts";
 import { PlanError, planFromYamlValue, type PlanOverrides } from "./plan.ts";
 import { formatProblem, type PlanProblem, planProblems } from "./plan_spec.ts";
+import { openYamlDoc } from "../store/yaml_doc.ts";
 
 /** Options of {@link parsePlan}. */
 export interface ParsePlanOptions {
@@ -52,22 +53,8 @@ export function parsePlan(
   path = "plan.yaml",
   opts: ParsePlanOptions = {},
 ): PlanOverrides {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  const where = (node: Node | null | undefined): string => {
-    const offset = node?.range?.[0] ?? 0;
-    const { line, col } = lineCounter.linePos(offset);
-    return `${path}:${line === 0 ? 1 : line}:${line === 0 ? offset + 1 : col}`;
-  };
-  if (doc.errors.length > 0) {
-    throw new PlanError(doc.errors.map((e) => {
-      const lp = lineCounter.linePos(e.pos[0]);
-      const first = e.code === "DUPLICATE_KEY"
-        ? "duplicate key (each section and field may appear once)"
-        : e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-      return `${path}:${Math.max(lp.line, 1)}:${lp.col}: invalid YAML: ${first}`;
-    }));
-  }
+  const { doc, where, errors } = openYamlDoc(text, path, "each section and field may appear once");
+  if (errors.length > 0) throw new PlanError(errors);
   const root = doc.contents as Node | null;
   const value = doc.toJS();
   if (value === null || value === undefined) return {};

@@ -55,6 +55,7 @@ import type { GraphData } from "../store/graph.ts";
 import { GraphStore } from "../store/graph.ts";
 import { STRATEGIES, type Strategy } from "./types.ts";
 import { strategyCode } from "./strategies.ts";
+import { didYouMean } from "../store/messages.ts";
 
 /** One hop of Kumo's `num_neighbors`: `default` plus per-edge-type overrides. */
 export type HopFanouts = Record<string, number>;
@@ -99,32 +100,8 @@ export interface CompiledSampling {
   numNeighbors: NumNeighbors;
 }
 
-/** Levenshtein distance (small strings). */
-function distance(a: string, b: string): number {
-  a = a.toLowerCase();
-  b = b.toLowerCase();
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
-/** " (did you mean "X"?)" for the closest candidate when it is close enough, else "". */
-export function didYouMean(name: string, candidates: readonly string[]): string {
-  let best = "", bestD = Infinity;
-  for (const c of candidates) {
-    const d = distance(name, c);
-    if (d < bestD) [best, bestD] = [c, d];
-  }
-  return best && bestD <= Math.max(2, Math.floor(best.length / 3))
-    ? ` (did you mean "${best}"?)`
-    : "";
-}
+/** Re-exported: one did-you-mean for every message in the project. */
+export { didYouMean };
 
 function unknownEdgeType(name: string, where: string, edgeTypes: readonly string[]): Error {
   return new Error(

@@ -5,17 +5,26 @@
  * @module
  */
 
-/** Edit distance between two strings (case-insensitive). */
+/**
+ * Edit distance between two strings (case-insensitive), counting a swap of
+ * two adjacent letters as one edit (optimal string alignment): "lats" is one
+ * edit from "last".
+ */
 function distance(a: string, b: string): number {
   a = a.toLowerCase();
   b = b.toLowerCase();
+  let before: number[] = [];
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        cur[j] = Math.min(cur[j], before[j - 2] + 1);
+      }
     }
+    before = prev;
     prev = cur;
   }
   return prev[b.length];

@@ -29,16 +29,7 @@
  * @module
  */
 
-import {
-  Document,
-  isMap,
-  isScalar,
-  LineCounter,
-  type Node,
-  parseDocument,
-  type Scalar,
-  type YAMLMap,
-} from "./deps.ts";
+import { Document, isMap, isScalar, type Node, type Scalar, type YAMLMap } from "./deps.ts";
 import {
   type ColumnSchema,
   type ForeignKey,
@@ -51,6 +42,7 @@ import {
 } from "./types.ts";
 import { didYouMean, listChoices } from "./messages.ts";
 import { timeFromCycles, timeFromProblems } from "./time_from.ts";
+import { openYamlDoc } from "./yaml_doc.ts";
 
 /** A schema that cannot be used; `problems` holds one message per problem. */
 export class SchemaError extends Error {
@@ -181,22 +173,12 @@ export function validateSchema(schema: Schema, source = "schema"): void {
 
 /** Parses a schema YAML; `path` is used in messages. Throws {@link SchemaError}. */
 export function parseSchema(text: string, path: string): Schema {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
-  const where = (node: Node | null | undefined): string => {
-    const offset = node?.range?.[0] ?? 0;
-    const { line, col } = lineCounter.linePos(offset);
-    return `${path}:${line === 0 ? 1 : line}:${line === 0 ? offset + 1 : col}`;
-  };
-  if (doc.errors.length > 0) {
-    throw new SchemaError(doc.errors.map((e) => {
-      const lp = lineCounter.linePos(e.pos[0]);
-      const first = e.code === "DUPLICATE_KEY"
-        ? "duplicate key (each table, key and column may appear once)"
-        : e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
-      return `${path}:${Math.max(lp.line, 1)}:${lp.col}: invalid YAML: ${first}`;
-    }));
-  }
+  const { doc, where, errors } = openYamlDoc(
+    text,
+    path,
+    "each table, key and column may appear once",
+  );
+  if (errors.length > 0) throw new SchemaError(errors);
   const problems: string[] = [];
   const root = doc.contents;
   if (!isMap(root)) {
