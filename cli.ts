@@ -4,11 +4,12 @@
  *
  * ```sh
  * deno task train                                   # synthetic database, default query
+ * deno task train --query "<PQL>"                   # synthetic database, another query
  * deno task train --data <dir> --schema <file> --query "<PQL>" [--plan plan.yaml] [--out DIR]
  * deno task train --data <dir> --schema <file> --table <file> --task binary --entity <table>
  * deno task train --out DIR --resume                # continue a killed run
  * deno run -A cli.ts plan [--data <dir> --schema <file> --query "<PQL>"]
- * deno run -A cli.ts predict --run DIR [--at TIME] [--entities k1,k2] [--out preds.csv]
+ * deno run -A cli.ts predict --run DIR [--at TIME] [--entities k1,k2] [--out preds.csv] [--k N]
  * deno run -A cli.ts schema <data dir> [--out schema.yaml] [--overwrite true]
  * deno run -A cli.ts graph <data dir> --schema <file> [--out DIR]
  * deno run -A cli.ts info
@@ -57,6 +58,7 @@ commands:
   predict  score entities with a trained run, with its sampler settings
            --run DIR [--checkpoint best|last] [--at TIME (latest)] [--entities K1,K2,...]
            [--entities-file FILE] [--out FILE.csv|FILE.parquet] [--backend webgpu|cpu]
+           [--k N (link: targets per entity; default the trained metric's k)]
   schema   write a starting schema inferred from a folder of CSV/Parquet files
            fanout schema <dir> [--out <dir>/schema.yaml] [--overwrite true]
   graph    load a database, validate it, build and save its temporal graph
@@ -202,8 +204,10 @@ function dataFlags(flags: Map<string, string>): PlanRequest {
     };
   }
   if (flags.has("query") && t) throw new Error("give --query or --table, not both");
-  if (!flags.has("data") && (flags.has("schema") || flags.has("query") || t)) {
-    throw new Error("--schema, --query and --table need --data <dir>");
+  if (!flags.has("data") && (flags.has("schema") || t)) {
+    throw new Error(
+      "--schema and --table need --data <dir> (a --query alone runs on the synthetic database)",
+    );
   }
   if (flags.has("data") && !flags.has("schema")) {
     throw new Error("--data needs --schema <file> (write one with: fanout schema <dir>)");
@@ -357,6 +361,7 @@ async function predictCmd(args: string[]): Promise<void> {
     "backend",
     "workers",
     "batch",
+    "k",
   ]);
   const run = flags.get("run");
   if (!run) throw new Error("predict needs --run <training output dir>");
@@ -379,6 +384,7 @@ async function predictCmd(args: string[]): Promise<void> {
     out,
     workers: nonNegativeInt(flags, "workers"),
     batchSize: positiveInt(flags, "batch"),
+    k: positiveInt(flags, "k"),
     onLog: (m) => console.log(m),
   });
   console.log(

@@ -156,6 +156,8 @@ export interface OutputSettings {
   classes: number;
   /** Multiclass: class names (the training table's), when known. */
   classNames?: string[];
+  /** Link: targets ranked per entity (the metrics' cut-off). */
+  k?: number;
 }
 
 /** A checkpoint read back: host tensors and the metadata. */

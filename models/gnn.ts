@@ -31,6 +31,8 @@ import { type HeteroLayer, planHops } from "./message_passing.ts";
 import { SageLayer } from "./sage.ts";
 import { GraphTransformer } from "./transformer.ts";
 import type { GraphModel, ModelSpec } from "./types.ts";
+import { hasTargetHead, headOf } from "./seed_head.ts";
+import { LinkModel } from "./link_model.ts";
 
 /** Options of `buildGraphModel` and `HeteroGNN`. */
 export interface GraphModelOptions {
@@ -61,6 +63,8 @@ export class HeteroGNN extends Module implements GraphModel {
   readonly layers: ModuleList<HeteroLayer>;
   /** `channels → channels → outWidth`. */
   readonly head: MLP;
+  /** Link prediction: the head of target seeds (`spec.targetType`), else null. */
+  readonly targetHead: MLP | null;
   #typeSlot: Map<string, number>;
 
   /** Builds the model of `spec` ("sage" or "gat"). */
@@ -98,15 +102,14 @@ export class HeteroGNN extends Module implements GraphModel {
       "head",
       new MLP([C, C, spec.outWidth], { ...init, activation }),
     );
+    this.targetHead = hasTargetHead(spec)
+      ? this.registerModule("targetHead", new MLP([C, C, spec.outWidth], { ...init, activation }))
+      : null;
   }
 
   /** `[batch.batchSize, spec.outWidth]`, row i for seed i. */
   forward(batch: GpuBatch): Tensor {
-    if (batch.seedType !== this.spec.seedType) {
-      throw new Error(
-        `fanout: batch seeds are "${batch.seedType}" rows, the model's are "${this.spec.seedType}"`,
-      );
-    }
+    const head = headOf(this.spec, batch.seedType, this.head, this.targetHead);
     const plan = planHops(batch, this.spec.layers, this.spec.edgeTypes, this.trim);
     let h = new Map<string, Tensor>();
     for (const [t, rows] of plan.encoderRows) {
@@ -122,7 +125,7 @@ export class HeteroGNN extends Module implements GraphModel {
     const seeds = x.rows === batch.seeds.range
       ? batch.seeds
       : new Index(batch.seeds.values, x.rows);
-    return this.head.forward(gather(x, seeds));
+    return head.forward(gather(x, seeds));
   }
 }
 
@@ -141,6 +144,9 @@ function checkSpec(spec: ModelSpec): void {
   const names = new Set(spec.nodeTypes.map((t) => t.name));
   if (names.size !== spec.nodeTypes.length) problems.push("node type names repeat");
   if (!names.has(spec.seedType)) problems.push(`seed type "${spec.seedType}" is not a node type`);
+  if (spec.targetType !== undefined && !names.has(spec.targetType)) {
+    problems.push(`link target type "${spec.targetType}" is not a node type`);
+  }
   const edges = new Set(spec.edgeTypes.map((e) => e.name));
   if (edges.size !== spec.edgeTypes.length) problems.push("edge type names repeat");
   if (problems.length) throw new Error(`fanout: invalid model spec: ${problems.join("; ")}`);
@@ -148,16 +154,22 @@ function checkSpec(spec: ModelSpec): void {
 
 /**
  * The model of `spec`: a `HeteroGNN` for "sage" and "gat", a
- * `GraphTransformer` (models/transformer.ts) for "transformer".
+ * `GraphTransformer` (models/transformer.ts) for "transformer"; with
+ * `spec.targetType` (link prediction), wrapped in a `LinkModel`
+ * (models/link_model.ts).
  */
 export function buildGraphModel(spec: ModelSpec, opts: GraphModelOptions = {}): GraphModel {
+  let body: GraphModel;
   switch (spec.architecture) {
     case "sage":
     case "gat":
-      return new HeteroGNN(spec, opts);
+      body = new HeteroGNN(spec, opts);
+      break;
     case "transformer":
-      return new GraphTransformer(spec, { backend: opts.backend, rng: opts.rng });
+      body = new GraphTransformer(spec, { backend: opts.backend, rng: opts.rng });
+      break;
     default:
       throw new Error(`fanout: unknown architecture "${(spec as ModelSpec).architecture}"`);
   }
+  return spec.targetType !== undefined ? new LinkModel(spec, body, opts) : body;
 }

@@ -36,6 +36,30 @@ export {
 export { SageLayer, type SageLayerOptions } from "./sage.ts";
 export { GatEdge, GatLayer, type GatLayerOptions } from "./gat.ts";
 export { buildGraphModel, type GraphModelOptions, HeteroGNN } from "./gnn.ts";
+export { hasTargetHead, headOf } from "./seed_head.ts";
+export { HISTORY_FEATURES, LinkModel } from "./link_model.ts";
+export {
+  type Embeddings,
+  type HistoryPath,
+  historyPath,
+  historyRanking,
+  type HistoryRankingOptions,
+  type LinkBatchLabels,
+  linkBatchLabels,
+  type LinkEpoch,
+  linkEpoch,
+  type LinkEpochOptions,
+  type LinkLoss,
+  linkLoss,
+  metricK,
+  type OwnLinks,
+  PastLinks,
+  type RankedLinks,
+  rankLinks,
+  type RankLinksOptions,
+  RECENCY_DAYS,
+  TargetCandidates,
+} from "./link.ts";
 export {
   accuracy,
   argmaxRows,

@@ -224,9 +224,12 @@ export function defaultPlan(task: TaskType = "binary"): ModelPlan {
   };
 }
 
-/** The loss of a task: bce (binary, link), ce (multiclass), l1 (regression). */
+/**
+ * The loss of a task: bce (binary), ce (multiclass; link: sampled softmax over in-batch and
+ * random negatives, see models/link.ts), l1 (regression).
+ */
 export function lossOf(task: TaskType): LossName {
-  return task === "multiclass" ? "ce" : task === "regression" ? "l1" : "bce";
+  return task === "multiclass" || task === "link" ? "ce" : task === "regression" ? "l1" : "bce";
 }
 
 /** The primary metric of a task: auroc, mae, accuracy, map@10 (as models/metrics.ts names them). */
@@ -247,7 +250,7 @@ export const TASK_CHOICES: Readonly<
   binary: { losses: ["bce"], metrics: ["auroc", "ap", "accuracy", "f1"] },
   regression: { losses: ["l1", "mse"], metrics: ["mae", "rmse", "r2"] },
   multiclass: { losses: ["ce"], metrics: ["accuracy", "macro_f1"] },
-  link: { losses: ["bce"], metrics: ["map@k", "precision@k", "recall@k"] },
+  link: { losses: ["ce", "bce"], metrics: ["map@k", "precision@k", "recall@k"] },
 };
 
 type Json = Record<string, unknown>;

@@ -18,7 +18,13 @@ export async function planText(req: PlanRequest): Promise<string> {
   if (req.data === undefined) {
     tmp = await Deno.makeTempDir({ prefix: "fanout-plan-" });
     const s = await generateSyntheticDb(tmp);
-    record = { data: s.dir, schema: s.schemaPath, query: DEFAULT_QUERY, synthetic: true, seed: 0 };
+    record = {
+      data: s.dir,
+      schema: s.schemaPath,
+      query: req.query ?? DEFAULT_QUERY,
+      synthetic: true,
+      seed: 0,
+    };
   } else {
     record = {
       data: req.data,
@@ -39,6 +45,7 @@ export async function planText(req: PlanRequest): Promise<string> {
         schema: db.schema,
         seedType: table.entityTable,
         task: table.task,
+        targetType: table.link?.targetTable,
         trainRows: rowsOf(table, Split.Train).length,
       });
       const header = [

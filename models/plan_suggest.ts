@@ -13,7 +13,8 @@
  * - **Strategy**: `recency` with a 30-day half-life when any table has a
  *   time column, else `uniform`.
  * - **Loss and metric** by task: binary bce / auroc, regression l1 / mae,
- *   multiclass ce / accuracy, link bce / map@10.
+ *   multiclass ce / accuracy, link ce / map@10 (the budget also holds for
+ *   seeds of the link's target type).
  * - The rest: sage, 64 channels, sum aggregation, dropout 0.1, layer norm,
  *   4 heads; adamw at lr 3e-3, weight decay 0.01, cosine decay after a
  *   linear warmup of 5% of the steps (20 without `trainRows`), clipping at
@@ -53,6 +54,8 @@ export interface SuggestPlanOptions {
   trainRows?: number;
   /** Hops, instead of the rule by sparsity. */
   hops?: number;
+  /** Link prediction: the target node type, also a seed type (the budget holds for it too). */
+  targetType?: string;
 }
 
 /** A suggested plan and why. */
@@ -94,7 +97,11 @@ export function suggestPlanExplained(opts: SuggestPlanOptions): SuggestedPlan {
   let fanouts: NumNeighbors | undefined;
   while (!fanouts) {
     try {
-      fanouts = autoFanouts(graph, seedType, { budget, hops });
+      fanouts = autoFanouts(graph, seedType, {
+        budget,
+        hops,
+        alsoSeedTypes: opts.targetType ? [opts.targetType] : [],
+      });
     } catch (e) {
       if (hops <= 1 || !/budget .* is too small/.test((e as Error).message)) throw e;
       notes.push(
@@ -103,7 +110,10 @@ export function suggestPlanExplained(opts: SuggestPlanOptions): SuggestedPlan {
       hops--;
     }
   }
-  notes.push(`fanouts: auto for ${budget} sampled nodes per seed over ${hops} hops`);
+  notes.push(
+    `fanouts: auto for ${budget} sampled nodes per seed over ${hops} hops` +
+      (opts.targetType ? ` (${seedType} and ${opts.targetType} seeds)` : ""),
+  );
   const plan = defaultPlan(task);
   plan.sampling.num_neighbors = fanouts;
   plan.model.layers = hops;

@@ -10,13 +10,17 @@
  *
  * Which entities: the given primary keys, or every row of the entity table
  * that exists at the scoring time (its time, when the table has one, at or
- * before it). The scoring time defaults to the latest time in the database.
+ * before it) and passes the query's `WHERE` filter (its aggregates computed
+ * at the scoring time). The scoring time defaults to the latest time in the
+ * database.
  *
  * Output columns: the entity's primary key (named as in the schema),
  * `anchor_time` (ISO 8601, UTC), then `probability` (binary), `prediction`
- * (regression), or `class` and one `p_<class>` per class (multiclass). A
- * path ending in `.parquet` is written by DuckDB's `COPY`; anything else is
- * CSV.
+ * (regression), or `class` and one `p_<class>` per class (multiclass). Link
+ * prediction writes k rows per entity, best first: `rank` (1 = best),
+ * `target_<target primary key>` and `score`, ranking the targets that exist
+ * at the scoring time exactly as training's validation did. A path ending in
+ * `.parquet` is written by DuckDB's `COPY`; anything else is CSV.
  *
  * @module
  */
@@ -35,6 +39,13 @@ import { openRunData, runPaths } from "./train_setup.ts";
 import { scoreSeeds, toPredictions } from "./scoring.ts";
 import type { JobRecord } from "./train_types.ts";
 import { argmaxRows } from "./metrics.ts";
+import type { Database } from "../store/database.ts";
+import type { GraphStore } from "../store/graph.ts";
+import { compileEntityFilter } from "../store/pql/compile.ts";
+import { type ResolvedQuery, resolveQuery } from "../store/pql/semantic.ts";
+import type { GraphModel } from "./types.ts";
+import { historyPath, PastLinks, type RankedLinks, rankLinks, TargetCandidates } from "./link.ts";
+import { asLinkModel } from "./train_link.ts";
 
 /** What to score. */
 export interface PredictJob {
@@ -54,6 +65,8 @@ export interface PredictJob {
   batchSize?: number;
   /** Sampler workers (default `defaultWorkers()`). */
   workers?: number;
+  /** Link prediction: targets per entity (default the metric's k the model was trained with). */
+  k?: number;
   /** Log lines. */
   onLog?: (message: string) => void;
 }
@@ -68,6 +81,8 @@ export interface PredictResult {
   columns: string[];
   /** Values, row-major `keys.length × columns.length` (multiclass `class` is the class index). */
   values: Float64Array;
+  /** Link prediction: the target's primary key of each output row (`keys` repeats per rank). */
+  targets?: (string | number)[];
   /** The file written, if any. */
   out?: string;
   /** Seconds spent scoring (sampling, gathering and the model). */
@@ -131,6 +146,11 @@ export async function predict(job: PredictJob): Promise<PredictResult> {
             (missing.length > 5 ? ", …" : ""),
         );
       }
+    } else if (record.query) {
+      const q = resolveQuery(record.query, db.schema);
+      const rows = await db.query(compileEntityFilter(q, at));
+      ids = Int32Array.from(rows, (r) => Number(r.entity));
+      if (q.where) log(`${ids.length} "${type}" entities pass the query's WHERE filter`);
     } else {
       const tick = seedTick(graph.data, at), n = graph.numNodes(type), list: number[] = [];
       for (let i = 0; i < n; i++) if (graph.nodeTime(type, i) <= tick) list.push(i);
@@ -142,24 +162,79 @@ export async function predict(job: PredictJob): Promise<PredictResult> {
         `${ckDir}`,
     );
     const t0 = performance.now();
-    const raw = await scoreSeeds(
-      model,
-      pool,
-      reader,
-      job.backend,
-      graph,
-      type,
-      ids,
-      times,
-      job.batchSize ?? s.batchSize,
-      s.randomSeed,
-    );
+    const score = (seedType: string, seeds: Int32Array, seedTimes: Float64Array) =>
+      scoreSeeds(
+        model,
+        pool!,
+        reader!,
+        job.backend,
+        graph,
+        seedType,
+        seeds,
+        seedTimes,
+        job.batchSize ?? s.batchSize,
+        s.randomSeed,
+      );
+    const o = ck.output;
+    if (o.task === "link") {
+      const ranked = await rankForPredict({
+        model,
+        graph,
+        score,
+        query: record.query ? resolveQuery(record.query, db.schema) : null,
+        ids,
+        times,
+        k: job.k ?? o.k ?? 10,
+        backend: job.backend,
+      });
+      const scoringSeconds = (performance.now() - t0) / 1000;
+      model.dispose();
+      const targetType = ck.spec.targetType!;
+      const keys: (string | number)[] = [], targets: (string | number)[] = [];
+      const values = new Float64Array(ranked.targets.length * 2);
+      for (let i = 0; i < ids.length; i++) {
+        const key = graph.keyOf(type, ids[i]);
+        for (let j = ranked.offsets[i], r = 1; j < ranked.offsets[i + 1]; j++, r++) {
+          keys.push(key);
+          targets.push(graph.keyOf(targetType, ranked.targets[j]));
+          values[2 * j] = r;
+          values[2 * j + 1] = ranked.scores[j];
+        }
+      }
+      const result: PredictResult = {
+        keys,
+        at,
+        columns: ["rank", "score"],
+        values,
+        targets,
+        scoringSeconds,
+      };
+      if (job.out) {
+        const keyName = db.table(type).primaryKey ?? "entity";
+        const targetName = `target_${db.table(targetType).primaryKey ?? "id"}`;
+        const iso = new Date(at * 1000).toISOString();
+        const lines = [
+          [keyName, "anchor_time", "rank", targetName, "score"].map(csvField).join(","),
+        ];
+        for (let i = 0; i < keys.length; i++) {
+          lines.push(
+            [keys[i], iso, values[2 * i], targets[i], Number(values[2 * i + 1].toPrecision(7))]
+              .map(csvField).join(","),
+          );
+        }
+        await writeTable(db, job.out, lines.join("\n") + "\n", keyName, keys);
+        result.out = job.out;
+        log(`wrote ${keys.length} rows (${ids.length} entities × top ${o.k ?? 10}) to ${job.out}`);
+      }
+      return result;
+    }
+    const raw = await score(type, ids, times);
     const scoringSeconds = (performance.now() - t0) / 1000;
     const preds = toPredictions(raw, ck.output);
     model.dispose();
 
     // Columns.
-    const o = ck.output, n = ids.length;
+    const n = ids.length;
     let columns: string[], values: Float64Array;
     if (o.task === "binary" || o.task === "regression") {
       columns = [o.task === "binary" ? "probability" : "prediction"];
@@ -195,31 +270,7 @@ export async function predict(job: PredictJob): Promise<PredictResult> {
         }
         lines.push(row.map(csvField).join(","));
       }
-      const text = lines.join("\n") + "\n";
-      if (job.out.toLowerCase().endsWith(".parquet")) {
-        const tmp = `${job.out}.tmp-${crypto.randomUUID().slice(0, 8)}.csv`;
-        await Deno.writeTextFile(tmp, text);
-        try {
-          const q = (p: string) => `'${p.replaceAll("'", "''")}'`;
-          await db.query(
-            `COPY (SELECT * FROM read_csv(${q(tmp)}, header = true, ` +
-              `types = {${q(keyName)}: '${
-                keys.every((k) => Number.isInteger(k))
-                  ? "BIGINT"
-                  : typeof keys[0] === "number"
-                  ? "DOUBLE"
-                  : "VARCHAR"
-              }'}))` +
-              ` TO ${q(job.out)} (FORMAT parquet)`,
-          );
-        } finally {
-          await Deno.remove(tmp).catch(() => {});
-        }
-      } else {
-        const tmp = `${job.out}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-        await Deno.writeTextFile(tmp, text);
-        await Deno.rename(tmp, job.out);
-      }
+      await writeTable(db, job.out, lines.join("\n") + "\n", keyName, keys);
       result.out = job.out;
       log(`wrote ${n} rows to ${job.out}`);
     }
@@ -229,4 +280,77 @@ export async function predict(job: PredictJob): Promise<PredictResult> {
     reader?.close();
     db.close();
   }
+}
+
+/**
+ * Writes CSV text to `out` atomically (a temporary file renamed), or as Parquet through
+ * DuckDB when `out` ends in `.parquet` (the key column typed from `keys`).
+ */
+async function writeTable(
+  db: Database,
+  out: string,
+  text: string,
+  keyName: string,
+  keys: (string | number)[],
+): Promise<void> {
+  if (out.toLowerCase().endsWith(".parquet")) {
+    const tmp = `${out}.tmp-${crypto.randomUUID().slice(0, 8)}.csv`;
+    await Deno.writeTextFile(tmp, text);
+    try {
+      const q = (p: string) => `'${p.replaceAll("'", "''")}'`;
+      const keyType = keys.every((k) => Number.isInteger(k))
+        ? "BIGINT"
+        : typeof keys[0] === "number"
+        ? "DOUBLE"
+        : "VARCHAR";
+      await db.query(
+        `COPY (SELECT * FROM read_csv(${q(tmp)}, header = true, ` +
+          `types = {${q(keyName)}: '${keyType}'})) TO ${q(out)} (FORMAT parquet)`,
+      );
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
+    }
+  } else {
+    const tmp = `${out}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, out);
+  }
+}
+
+/** Ranks the targets of each entity at its time, as training's validation does. */
+async function rankForPredict(o: {
+  model: GraphModel;
+  graph: GraphStore;
+  score: (type: string, ids: Int32Array, times: Float64Array) => Promise<Float32Array>;
+  query: ResolvedQuery | null;
+  ids: Int32Array;
+  times: Float64Array;
+  k: number;
+  backend: Backend;
+}): Promise<RankedLinks> {
+  const m = asLinkModel(o.model), spec = m.spec, targetType = spec.targetType!;
+  const t = o.query?.target;
+  const via = t?.kind === "aggregate" && t.agg.agg === "LIST_DISTINCT" && t.agg.column
+    ? { table: t.agg.table.name, column: t.agg.column.name }
+    : undefined;
+  const path = historyPath(o.graph, spec.seedType, targetType, via);
+  const dim = spec.outWidth;
+  return rankLinks({
+    entity: { data: await o.score(spec.seedType, o.ids, o.times), dim },
+    times: o.times,
+    embedTargets: async (ids, time) => ({
+      data: await o.score(targetType, ids, new Float64Array(ids.length).fill(time)),
+      dim,
+    }),
+    candidates: new TargetCandidates(o.graph, targetType),
+    k: o.k,
+    backend: o.backend,
+    history: path
+      ? {
+        past: new PastLinks(o.graph, path),
+        entities: o.ids,
+        weights: await m.historyWeights(),
+      }
+      : undefined,
+  });
 }

@@ -1,7 +1,9 @@
 /**
  * The baselines a run reports beside the model: a constant (global mean,
  * positive rate or class frequencies) and a linear model on the entity's
- * own features and own history (models/entity_features.ts).
+ * own features and own history (models/entity_features.ts); for link
+ * prediction, the most popular targets and the entity's own past targets
+ * (models/train_link.ts).
  *
  * @module
  */
@@ -11,6 +13,7 @@ import { constantBaseline, fitLinearBaseline } from "./baselines.ts";
 import { entityFeatures } from "./entity_features.ts";
 import { better, fmt, secs } from "./train_setup.ts";
 import type { Prepared } from "./train_loop.ts";
+import { linkBaselines } from "./train_link.ts";
 
 /** L2 penalties tried for the entity baseline (the best on validation is kept). */
 const BASELINE_L2 = [0.1, 1, 10, 100, 1000];
@@ -25,7 +28,9 @@ export interface Baselines {
 
 /** Fits the baselines on the training rows (CPU); the entity model's L2 is chosen on validation. */
 export async function fitBaselines(run: Prepared): Promise<Baselines> {
-  const { task, classes, trainLabels, truth, evalOpts, metric, table, log } = run;
+  if (run.link) return linkBaselines(run);
+  const { classes, trainLabels, truth, evalOpts, metric, table, log } = run;
+  const task = run.task as Exclude<typeof run.task, "link">;
   const { train, val, test } = run.rows;
   const t0 = performance.now();
   const constant = task === "multiclass"

@@ -40,6 +40,8 @@ import {
   toPredictions,
 } from "./scoring.ts";
 import { better, mixSeed, pick } from "./train_setup.ts";
+import { linkBatchLabels, linkEpoch } from "./link.ts";
+import { linkMetricsOf, type LinkRun, linkStep } from "./train_link.ts";
 import { type JobRecord, type RunPaths, TrainInterrupted, type TrainJob } from "./train_types.ts";
 
 /** What the setup phase opens and decides: data, table, plan, features, sampler, labels. */
@@ -64,16 +66,18 @@ export interface Prepared {
   table: TrainingTable;
   /** The query, or the training table's path. */
   queryText: string;
-  /** Task type (link prediction is not trained). */
-  task: Exclude<TaskType, "link">;
+  /** Task type. */
+  task: TaskType;
   /** Number of classes (multiclass), else 0. */
   classes: number;
   /** Table rows per split. */
   rows: { train: Int32Array; val: Int32Array; test: Int32Array };
-  /** Labels of the training rows. */
+  /** Labels of the training rows (empty for link prediction: see `link`). */
   trainLabels: Float32Array;
-  /** Labels of the validation and test rows. */
+  /** Labels of the validation and test rows (empty for link prediction). */
   truth: { val: Float32Array; test: Float32Array };
+  /** Link prediction: target sets, candidates, loss; null for the other tasks. */
+  link: LinkRun | null;
   /** Options of `evaluate`. */
   evalOpts: { classes?: number };
   /** The plan. */
@@ -139,6 +143,18 @@ export async function predictRows(run: Prepared, model: GraphModel, rows: Int32A
   return toPredictions(raw, run.transform);
 }
 
+/** The task's metrics of the model on the validation or test rows. */
+export async function splitMetrics(
+  run: Prepared,
+  model: GraphModel,
+  split: "val" | "test",
+): Promise<Record<string, number>> {
+  if (run.link) return await linkMetricsOf(run, model, split);
+  return evaluate(run.task, await predictRows(run, model, run.rows[split]), run.truth[split], {
+    ...run.evalOpts,
+  });
+}
+
 /** Runs epochs until done: training, validation, early stopping, checkpoints. */
 export async function runEpochs(job: TrainJob, run: Prepared, fit: Fit): Promise<LoopStats> {
   const stats: LoopStats = { loopSeconds: 0, waitSeconds: 0, validationSeconds: 0 };
@@ -150,12 +166,7 @@ export async function runEpochs(job: TrainJob, run: Prepared, fit: Fit): Promise
     stats.loopSeconds += done.seconds;
     stats.waitSeconds += done.waitSeconds;
     const v0 = performance.now();
-    const valMetrics = evaluate(
-      run.task,
-      await predictRows(run, fit.model, run.rows.val),
-      run.truth.val,
-      run.evalOpts,
-    );
+    const valMetrics = await splitMetrics(run, fit.model, "val");
     stats.validationSeconds += (performance.now() - v0) / 1000;
     await endEpoch(job, run, fit, epoch, done.trainLoss, valMetrics);
   }
@@ -180,13 +191,51 @@ async function trainEpoch(
     run.task === "regression" ? (y - transform.shift) / transform.scale : y;
   const epoch = state.epoch;
   const order = permutation(n, mixSeed(seed, epoch + 1));
-  const seeds = new Int32Array(n), times = new Float64Array(n);
+  let seeds: Int32Array = new Int32Array(n), times: Float64Array = new Float64Array(n);
   const labels = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seeds[i] = trainEntity[order[i]];
-    times[i] = trainTime[order[i]];
-    labels[i] = targetOf(run.trainLabels[order[i]]);
+  const link = run.link
+    ? linkEpoch({
+      entities: trainEntity,
+      times: trainTime,
+      sets: run.link.sets.train,
+      order,
+      batchSize: T.batchSize,
+      seed: mixSeed(seed, 0x11_0000 + epoch),
+      candidates: run.link.candidates,
+    })
+    : null;
+  if (link) [seeds, times] = [link.entities, link.times];
+  else {
+    for (let i = 0; i < n; i++) {
+      seeds[i] = trainEntity[order[i]];
+      times[i] = trainTime[order[i]];
+      labels[i] = targetOf(run.trainLabels[order[i]]);
+    }
   }
+  const prefetch = Math.max(2, 2 * pool.workers);
+  // Link prediction: the targets of each batch (positives, then negatives) in step with it.
+  const targetPipe = link
+    ? new BatchPipeline(
+      sampledBatches(
+        pool,
+        new SamplerLoader(pool, {
+          seedType: run.link!.targetType,
+          seeds: link.targets,
+          seedTimes: link.targetTimes,
+          batchSize: 2 * T.batchSize,
+          randomSeed: mixSeed(seed, 0x7a6e),
+          epoch,
+        }),
+        state.batch,
+        batchesPerEpoch,
+        prefetch,
+      ),
+      run.reader,
+      backend,
+      pipelineOptions(run.graph),
+    )
+    : null;
+  const targetIt = targetPipe?.[Symbol.asyncIterator]();
   const loader = new SamplerLoader(pool, {
     seedType: run.table.entityTable,
     seeds,
@@ -196,7 +245,7 @@ async function trainEpoch(
     epoch,
   });
   const pipe = new BatchPipeline(
-    sampledBatches(pool, loader, state.batch, batchesPerEpoch, Math.max(2, 2 * pool.workers)),
+    sampledBatches(pool, loader, state.batch, batchesPerEpoch, prefetch),
     run.reader,
     backend,
     pipelineOptions(run.graph),
@@ -226,7 +275,15 @@ async function trainEpoch(
       const lo = b * T.batchSize;
       const y = labels.subarray(lo, lo + batch.batchSize);
       manualSeed(mixSeed(seed, 0x5000_0000 + state.step));
-      const l = step(model, batch, y, loss, backend);
+      let l: Tensor;
+      if (link) {
+        const next = await targetIt!.next();
+        if (next.done) throw new Error(`the target batches ended before batch ${b}`);
+        const labels = linkBatchLabels(link, b, run.link!.past);
+        l = linkStep(model, batch, next.value, labels, run.link!.loss);
+      } else {
+        l = step(model, batch, y, loss, backend);
+      }
       if (T.clip > 0) opt.clip(T.clip);
       opt.step();
       opt.zeroGrad();
@@ -248,7 +305,8 @@ async function trainEpoch(
         step: state.step,
         loss: state.lastLoss ?? undefined,
         seedsPerSecond: seedsThisEpoch / Math.max(elapsed, 1e-9),
-        waitShare: pipe.stats().waitShare,
+        waitShare: (pipe.stats().waitSeconds + (targetPipe?.stats().waitSeconds ?? 0)) /
+          Math.max(elapsed, 1e-9),
       });
       if (job.interruptAfterStep !== undefined && state.step >= job.interruptAfterStep) {
         throw new TrainInterrupted(state.step);
@@ -265,12 +323,13 @@ async function trainEpoch(
     await readLosses();
   } finally {
     for (const p of pendingLoss) p.t.dispose();
+    await targetIt?.return?.(undefined);
   }
   const seconds = epochSeconds();
   state.trainSeconds = trainSeconds0 + seconds;
   return {
     seconds,
-    waitSeconds: pipe.stats().waitSeconds,
+    waitSeconds: pipe.stats().waitSeconds + (targetPipe?.stats().waitSeconds ?? 0),
     trainLoss: lossCount ? lossSum / lossCount : NaN,
   };
 }

@@ -60,23 +60,38 @@ export async function openRunData(job: JobRecord, log: (m: string) => void): Pro
   return { db, graph, job };
 }
 
+/** What {@link modelSpec} builds a model spec from. */
+export interface ModelSpecInputs {
+  /** The graph store (edge types). */
+  graph: GraphStore;
+  /** The database (which tables have a time column). */
+  db: Database;
+  /** The feature store's manifest (input widths). */
+  manifest: FeatureManifest;
+  /** The compiled sampler settings (edge types sampled, hops). */
+  sampling: CompiledSampling;
+  /** The plan's model section. */
+  settings: ModelSection;
+  /** Node type of the seeds. */
+  seedType: string;
+  /** Task. */
+  task: TaskType;
+  /** Multiclass: number of classes. */
+  classes?: number;
+  /** Link: the target node type (embedded by the same model, see `ModelSpec.targetType`). */
+  targetType?: string;
+}
+
 /** The model spec of a plan over a graph, feature store and task. */
-export function modelSpec(
-  graph: GraphStore,
-  db: Database,
-  manifest: FeatureManifest,
-  sampling: CompiledSampling,
-  settings: ModelSection,
-  seedType: string,
-  task: TaskType,
-  classes?: number,
-): ModelSpec {
+export function modelSpec(o: ModelSpecInputs): ModelSpec {
+  const { graph, db, manifest, sampling, settings, seedType, task, classes, targetType } = o;
   const used = sampling.edgeTypes.filter((_, e) => sampling.fanout.some((hop) => hop[e] !== 0));
   const edgeTypes = used.map((name) => {
     const d = graph.edgeType(name);
     return { name, srcType: d.dst, dstType: d.src };
   });
   const types = new Set([seedType, ...edgeTypes.map((e) => e.srcType)]);
+  if (targetType !== undefined) types.add(targetType);
   const nodeTypes = graph.nodeTypes().filter((t) => types.has(t)).map((name) => {
     const m = manifest.tables[name];
     return {
@@ -95,7 +110,8 @@ export function modelSpec(
     norm: settings.norm,
     heads: settings.heads,
     seedType,
-    outWidth: outputWidth(task, { classes }),
+    ...(targetType !== undefined ? { targetType } : {}),
+    outWidth: outputWidth(task, { classes, embeddingDim: settings.channels }),
     task,
     nodeTypes,
     edgeTypes,

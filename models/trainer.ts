@@ -58,7 +58,6 @@ import { FeatureReader } from "../store/features/reader.ts";
 import { compileSampling } from "../sampler/config.ts";
 import { defaultWorkers, SamplerPool } from "../sampler/pool.ts";
 import { buildGraphModel } from "./gnn.ts";
-import { evaluate } from "./metrics.ts";
 import { lossFor } from "./heads.ts";
 import { type Baselines, fitBaselines } from "./train_baselines.ts";
 import {
@@ -92,7 +91,8 @@ import {
   writeJson,
 } from "./train_setup.ts";
 import type { JobRecord, RunMetrics, RunPaths, TrainJob, TrainResult } from "./train_types.ts";
-import { type Fit, type LoopStats, predictRows, type Prepared, runEpochs } from "./train_loop.ts";
+import { type Fit, type LoopStats, type Prepared, runEpochs, splitMetrics } from "./train_loop.ts";
+import { prepareLink, withTargets } from "./train_link.ts";
 
 export {
   type JobRecord,
@@ -150,7 +150,7 @@ export async function train(job: TrainJob): Promise<TrainResult> {
     const baselines = await fitBaselines(run);
     const setupSeconds = (performance.now() - wall0) / 1000;
     const loop = await runEpochs(job, run, fit);
-    const preds = await finalPredictions(run, fit);
+    const preds = await finalMetrics(run, fit);
     const metrics = runMetrics(run, fit, baselines, loop, preds, {
       wallSeconds: (performance.now() - wall0) / 1000,
       setupSeconds,
@@ -185,11 +185,16 @@ async function prepare(job: TrainJob, o: Opened, res: Resources): Promise<Prepar
   let t0 = performance.now();
   const { table, exclude, queryText } = await buildTable(db, record);
   const task = table.task;
+  let train = rowsOf(table, Split.Train);
+  const val = rowsOf(table, Split.Val), test = rowsOf(table, Split.Test);
   if (task === "link") {
-    throw new Error("link prediction (LIST_DISTINCT) is not supported by the trainer yet");
+    // A training row needs a positive; validation and test rows keep their (empty) sets.
+    const kept = withTargets(table, train);
+    if (kept.length < train.length) {
+      log(`training table: ${train.length - kept.length} training rows have no target, skipped`);
+    }
+    train = kept;
   }
-  const train = rowsOf(table, Split.Train), val = rowsOf(table, Split.Val);
-  const test = rowsOf(table, Split.Test);
   if (train.length === 0 || val.length === 0 || test.length === 0) {
     throw new Error(
       `the training table needs train, validation and test rows; it has ${train.length}, ` +
@@ -213,6 +218,7 @@ async function prepare(job: TrainJob, o: Opened, res: Resources): Promise<Prepar
       schema: db.schema,
       seedType: table.entityTable,
       task,
+      targetType: table.link?.targetTable,
       trainRows: train.length,
     });
     for (const n of suggested.notes) log(`plan: ${n}`);
@@ -263,8 +269,26 @@ async function prepare(job: TrainJob, o: Opened, res: Resources): Promise<Prepar
   });
 
   // ---- labels ----
-  const trainLabels = pick(table.label, train);
+  const link = task === "link"
+    ? prepareLink({
+      graph,
+      schema: db.schema,
+      table,
+      rows: { train, val, test },
+      metric,
+      loss: T.loss,
+      query: record.query,
+    })
+    : null;
+  if (link) {
+    log(
+      `link prediction: ${link.candidates.byTime.length} "${link.targetType}" targets, ` +
+        `${link.loss} loss over in-batch and sampled negatives, top ${link.k} ranked`,
+    );
+  }
+  const trainLabels = link ? new Float32Array(0) : pick(table.label, train);
   const transform = outputTransform(task, classes, table.classes, trainLabels);
+  if (link) transform.k = link.k;
   return {
     paths,
     log,
@@ -280,7 +304,10 @@ async function prepare(job: TrainJob, o: Opened, res: Resources): Promise<Prepar
     classes,
     rows: { train, val, test },
     trainLabels,
-    truth: { val: pick(table.label, val), test: pick(table.label, test) },
+    truth: link
+      ? { val: new Float32Array(0), test: new Float32Array(0) }
+      : { val: pick(table.label, val), test: pick(table.label, test) },
+    link,
     evalOpts: task === "multiclass" ? { classes } : {},
     plan,
     metric,
@@ -298,16 +325,17 @@ async function prepare(job: TrainJob, o: Opened, res: Resources): Promise<Prepar
 async function buildFit(run: Prepared, res: Resources): Promise<Fit> {
   const { graph, db, table, task, classes, seed, paths, log } = run;
   const T = run.plan.training, M = run.plan.model;
-  const spec = modelSpec(
+  const spec = modelSpec({
     graph,
     db,
-    run.manifest,
-    run.sampling,
-    M,
-    table.entityTable,
+    manifest: run.manifest,
+    sampling: run.sampling,
+    settings: M,
+    seedType: table.entityTable,
     task,
-    classes || undefined,
-  );
+    classes: classes || undefined,
+    targetType: run.link?.targetType,
+  });
   const model = buildGraphModel(spec, {
     backend: run.backend,
     rng: new Rng(mixSeed(seed, 0x1417)),
@@ -375,12 +403,12 @@ async function buildFit(run: Prepared, res: Resources): Promise<Fit> {
   return fit;
 }
 
-// ---- final predictions with the best weights ----
+// ---- final metrics with the best weights ----
 
-async function finalPredictions(
+async function finalMetrics(
   run: Prepared,
   fit: Fit,
-): Promise<{ val: Float32Array; test: Float32Array }> {
+): Promise<{ val: Record<string, number>; test: Record<string, number> }> {
   const { paths } = run;
   if (await hasCheckpoint(paths.best)) {
     const best = await loadCheckpoint(paths.best);
@@ -388,8 +416,8 @@ async function finalPredictions(
   } else {
     await copyCheckpoint(paths.last, paths.best);
   }
-  const val = await predictRows(run, fit.model, run.rows.val);
-  const test = await predictRows(run, fit.model, run.rows.test);
+  const val = await splitMetrics(run, fit.model, "val");
+  const test = await splitMetrics(run, fit.model, "test");
   return { val, test };
 }
 
@@ -400,10 +428,10 @@ function runMetrics(
   fit: Fit,
   baselines: Baselines,
   loop: LoopStats,
-  preds: { val: Float32Array; test: Float32Array },
+  preds: { val: Record<string, number>; test: Record<string, number> },
   times: { wallSeconds: number; setupSeconds: number },
 ): RunMetrics {
-  const { task, truth, evalOpts } = run;
+  const { task } = run;
   const state = fit.state;
   const { train, val, test } = run.rows;
   return {
@@ -413,12 +441,12 @@ function runMetrics(
     entityTable: run.table.entityTable,
     rows: { train: train.length, val: val.length, test: test.length },
     val: {
-      model: evaluate(task, preds.val, truth.val, evalOpts),
+      model: preds.val,
       constant: baselines.constant.val,
       entity: baselines.entity.val,
     },
     test: {
-      model: evaluate(task, preds.test, truth.test, evalOpts),
+      model: preds.test,
       constant: baselines.constant.test,
       entity: baselines.entity.test,
     },

@@ -54,6 +54,7 @@ import { type Tensor, tensor, zeros } from "../core/tensor.ts";
 import type { GpuBatch } from "../sampler/batch.ts";
 import { NodeEncoder } from "./encoder.ts";
 import type { GraphModel, ModelSpec } from "./types.ts";
+import { hasTargetHead, headOf } from "./seed_head.ts";
 
 /** Options of `GraphTransformer`. */
 export interface GraphTransformerOptions {
@@ -262,6 +263,8 @@ export class GraphTransformer extends Module implements GraphModel {
   readonly blocks: ModuleList<TransformerBlock>;
   /** Seed token → output (`C → C → outWidth`). */
   readonly head: MLP;
+  /** Link prediction: the head of target seeds (`spec.targetType`), else null. */
+  readonly targetHead: MLP | null;
   readonly #backend: Backend;
 
   /** Builds the model for `spec` (`spec.heads` must divide `spec.channels`). */
@@ -301,10 +304,22 @@ export class GraphTransformer extends Module implements GraphModel {
       "head",
       new MLP([C, C, spec.outWidth], { ...init, activation: "gelu", dropout: spec.dropout }),
     );
+    this.targetHead = hasTargetHead(spec)
+      ? this.registerModule(
+        "targetHead",
+        new MLP([C, C, spec.outWidth], { ...init, activation: "gelu", dropout: spec.dropout }),
+      )
+      : null;
+    if (spec.targetType !== undefined && !this.typeIndex.has(spec.targetType)) {
+      throw new Error(
+        `fanout: transformer: link target type "${spec.targetType}" is not a node type`,
+      );
+    }
   }
 
   /** `[batch.batchSize, spec.outWidth]`, row i for seed i. */
   forward(batch: GpuBatch): Tensor {
+    const head = headOf(this.spec, batch.seedType, this.head, this.targetHead);
     const { x, seedOf, seedRows } = this.tokens(batch);
     let h = dropout(x, this.spec.dropout, { training: this.training });
     const L = this.blocks.length;
@@ -313,7 +328,7 @@ export class GraphTransformer extends Module implements GraphModel {
       const last = l === L - 1;
       h = b.forward(h, last ? this.#pairs(seedOf, batch.batchSize, seedRows) : all!);
     });
-    return this.head.forward(h);
+    return head.forward(h);
   }
 
   /** The pairs, refused when one `[pairs, C]` f32 tensor would exceed a binding. */

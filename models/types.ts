@@ -54,6 +54,12 @@ export interface ModelSpec {
   heads: number;
   /** Node type of the seeds (the entity table). */
   seedType: string;
+  /**
+   * Link prediction: the node type of the targets. The model then embeds seeds of either type
+   * (entity seeds through `head`, target seeds through `targetHead`) into `outWidth` columns,
+   * and an entity–target score is the dot product of the two embeddings (models/link.ts).
+   */
+  targetType?: string;
   /** Output width of the head (1 for binary/regression, classes for multiclass, channels for link embeddings). */
   outWidth: number;
   /** Task, for the head. */

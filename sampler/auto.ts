@@ -52,6 +52,12 @@ export interface AutoFanoutOptions {
   sampleSize?: number;
   /** Random seed of the calibration (default 0). */
   randomSeed?: number;
+  /**
+   * Other node types that will be seeds with the same fanouts (a link task's targets): the
+   * budget must hold for a calibration sample of each of them too (`sampleSize` random nodes
+   * at `TICK_MAX`).
+   */
+  alsoSeedTypes?: readonly string[];
 }
 
 interface EdgeStats {
@@ -95,23 +101,36 @@ export function autoFanouts(
     throw new Error(`autoFanouts: hops must be an integer in [1, ${MAX_HOPS}], got ${hops}`);
   }
   if (!(decay > 0 && decay <= 1)) throw new Error(`autoFanouts: decay must be in (0, 1]`);
-  const node = data.nodes.find((n) => n.name === seedType);
-  if (!node) {
-    throw new Error(
-      `autoFanouts: unknown seed type "${seedType}"; node types: ${
-        data.nodes.map((n) => n.name).join(", ")
-      }`,
-    );
-  }
-  let seeds = opts.seeds, seedTicks = opts.seedTicks;
-  if (!seeds) {
+  const nodeOf = (type: string) => {
+    const node = data.nodes.find((n) => n.name === type);
+    if (!node) {
+      throw new Error(
+        `autoFanouts: unknown seed type "${type}"; node types: ${
+          data.nodes.map((n) => n.name).join(", ")
+        }`,
+      );
+    }
+    return node;
+  };
+  const randomSeeds = (type: string) => {
+    const node = nodeOf(type);
     const total = node.count + node.delta.count;
     const m = Math.min(total, opts.sampleSize ?? 256);
     seedRng(opts.randomSeed ?? 0, 0x7a11);
-    seeds = new Int32Array(m);
-    for (let i = 0; i < m; i++) seeds[i] = nextU32() % total;
+    const ids = new Int32Array(m);
+    for (let i = 0; i < m; i++) ids[i] = nextU32() % total;
+    return ids;
+  };
+  nodeOf(seedType);
+  const seeds = opts.seeds ?? randomSeeds(seedType);
+  const seedTicks = opts.seedTicks ?? new Int32Array(seeds.length).fill(TICK_MAX);
+  // The calibration samples: the seeds, and a random sample of each other seed type.
+  const samples = [{ type: seedType, seeds, seedTicks }];
+  for (const type of opts.alsoSeedTypes ?? []) {
+    if (type === seedType) continue;
+    const ids = randomSeeds(type);
+    samples.push({ type, seeds: ids, seedTicks: new Int32Array(ids.length).fill(TICK_MAX) });
   }
-  if (!seedTicks) seedTicks = new Int32Array(seeds.length).fill(TICK_MAX);
   const stats = edgeStats(data);
 
   const fanoutsAt = (alpha: number): number[][] => {
@@ -138,15 +157,19 @@ export function autoFanouts(
     const hit = cache.get(key);
     if (hit !== undefined) return hit;
     const cfg = compileSampling(data, kumo(f), "uniform");
-    const out = sampleBatch(data, cfg, seedType, seeds!, seedTicks!, {
-      randomSeed: opts.randomSeed ?? 0,
-      batchIndex: 0,
-    });
-    let total = 0;
-    for (const n of Object.values(out.nodes)) total += n.ids.length;
-    const mean = seeds!.length ? (total - seeds!.length) / seeds!.length : 0;
-    cache.set(key, mean);
-    return mean;
+    // The largest mean over the calibration samples.
+    let worst = 0;
+    for (const c of samples) {
+      const out = sampleBatch(data, cfg, c.type, c.seeds, c.seedTicks, {
+        randomSeed: opts.randomSeed ?? 0,
+        batchIndex: 0,
+      });
+      let total = 0;
+      for (const n of Object.values(out.nodes)) total += n.ids.length;
+      worst = Math.max(worst, c.seeds.length ? (total - c.seeds.length) / c.seeds.length : 0);
+    }
+    cache.set(key, worst);
+    return worst;
   };
 
   const low = measure(fanoutsAt(0));

@@ -241,3 +241,28 @@ export function compileQuery(q: ResolvedQuery, anchors: readonly Anchor[]): stri
     order.join(", ")
   }`;
 }
+
+/**
+ * The SQL listing the entities a query scores at one time (column `entity`, the dense id,
+ * ascending): those that exist then (their time, when their table has one, at or before it)
+ * and pass the query's `WHERE` filter, its aggregates computed over their windows relative to
+ * that time. The target is not computed: scoring happens before its window.
+ */
+export function compileEntityFilter(q: ResolvedQuery, time: number): string {
+  if (!Number.isFinite(time)) throw new Error(`compileEntityFilter: not a finite time: ${time}`);
+  const us = Math.round(time * 1e6);
+  const target = q.target.kind === "aggregate" ? q.target.agg : null;
+  const aggs = q.aggregates.filter((g) => g !== target);
+  const ctes = [
+    `__anchors AS (SELECT ${us}::BIGINT AS a_us, 0 AS split, make_timestamp(${us}::BIGINT) AS a_ts)`,
+    ...aggs.map((g) => aggCte(g, q)),
+  ];
+  const e = q.entity.table;
+  const exists = e.timeColumn ? ` WHERE e.${ident(e.timeColumn)} <= a.a_ts` : "";
+  const grid = `(SELECT e.*, {'a': a.a_us, 'r': e.${ident(ROW_COLUMN)}} AS __ak ` +
+    `FROM ${ident(e.name)} e CROSS JOIN __anchors a${exists}) e`;
+  const joins = aggs.map((g) => `LEFT JOIN g${g.id} ON g${g.id}.ak = e.__ak`).join(" ");
+  const where = q.where ? ` WHERE ${condSql(q.where, "e")}` : "";
+  return `WITH ${ctes.join(",\n")}\nSELECT e.${ident(ROW_COLUMN)}::INTEGER AS entity ` +
+    `FROM ${grid} ${joins}${where} ORDER BY entity`;
+}

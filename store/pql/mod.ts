@@ -37,5 +37,5 @@ export {
   type ResolvedQuery,
   resolveQuery,
 } from "./semantic.ts";
-export { type Anchor, compileQuery } from "./compile.ts";
+export { type Anchor, compileEntityFilter, compileQuery } from "./compile.ts";
 export { addMonthsUs, parseTime, shiftUs } from "./time.ts";
