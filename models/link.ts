@@ -422,10 +422,11 @@ export function historyPath(
   const edges = graph.edgeTypes().map((e) => graph.edgeType(e));
   for (const up of edges) {
     if (up.direction !== "reverse" || up.src !== entityType) continue;
-    if (via && up.dst !== via.table) continue;
+    if (via && (up.dst !== via.table || up.dstColumn === via.column)) continue;
+    // Back out through another foreign key of the fact row (entity and target may be one type).
     const down = edges.find((e) =>
       e.direction === "forward" && e.src === up.dst && e.dst === targetType &&
-      (!via || e.srcColumn === via.column)
+      e.srcColumn !== up.dstColumn && (!via || e.srcColumn === via.column)
     );
     if (down) return { toFacts: up.name, toTarget: down.name };
   }
