@@ -16,26 +16,31 @@
  * two; otherwise their pages go through this cache like data pages. Either
  * way memory is bounded by the budget alone. A data page is hashed (XXH32) when it is first
  * read from disk, before any byte of it reaches a caller or the pool; a
- * mismatch throws an error naming the file and the page. Two bits per data
- * page (when they fit in an eighth of the budget) remember which pages this
- * cache has verified and which it has recently missed:
+ * mismatch throws an error naming the file and the page. A bit and a 4-bit
+ * counter per data page (when they fit in an eighth of the budget) remember
+ * which pages this cache has verified and how often each page was asked for:
  *
  * - verified pages are not hashed again when re-read, so a reader can fetch
  *   just the bytes of a row of a verified page. This trusts that the file is
  *   not rewritten in place while open (stores are written once, into a fresh
  *   directory, and renamed); truncation is still caught by short reads.
- * - admission (TinyLFU's "doorkeeper"): a verified page enters the pool only
- *   on its second miss within a window of recent misses, so a scan of one-off
- *   random rows does not flush the pages that are reused. The window adapts
- *   between `slots / 8` and `8 × slots` misses: it shrinks while few admitted
- *   pages are hit before their eviction (reuse too far apart for the pool:
- *   admitting only costs whole-page reads) and grows while most are.
+ * - admission (TinyLFU): every access to a data page (a hit, or a miss
+ *   reported by `wantsAdmission`) adds one to its counter (saturating at 15),
+ *   and all counters are halved every `10 × slots` accesses, so they estimate
+ *   recent frequency. A missed page enters the pool only from its second
+ *   access on, and, once the pool is full, only when its count before this
+ *   access exceeds that of the page CLOCK would evict for it (the count
+ *   before, so that a halving between the two pages' accesses does not make
+ *   the newcomer look more frequent). A scan of one-off rows does not flush
+ *   the pages that are reused, and a loop over more pages than the pool holds
+ *   keeps a stable part of them cached instead of cycling every page through
+ *   it (which costs whole-page reads and copies and hits nothing).
  *
  * Without the bits (files too large for the budget) every read from disk is
  * verified and every page read whole is admitted.
  *
  * Budget: `budgetBytes` covers the pool, the slot arrays, the hash table and
- * the bits; nothing else grows with the files' size.
+ * the bits and counters; nothing else grows with the files' size.
  *
  * @module
  */
@@ -69,10 +74,10 @@ export interface PageCacheStats {
   verified: number;
 }
 
-/** Bytes of slot metadata per pool page: file key, page, ref bit, pin count, hit flag, 2 hash entries. */
-const SLOT_META = 4 + 4 + 1 + 1 + 1 + 8;
-/** Bounds of the doorkeeper's window, in multiples of the pool's pages. */
-const MIN_WINDOW = 1 / 8, MAX_WINDOW = 8;
+/** Bytes of slot metadata per pool page: file key, page, ref bit, pin count, 2 hash entries. */
+const SLOT_META = 4 + 4 + 1 + 1 + 8;
+/** Access counters are halved every `AGE_PER_SLOT × slots` recorded accesses. */
+const AGE_PER_SLOT = 10;
 /** Smallest pool: runs of pinned pages need room beside them. */
 export const MIN_CACHE_PAGES = 16;
 
@@ -86,7 +91,7 @@ export class PageCache {
   readonly slots: number;
   /** The pool: slot `s` at `s * PAGE_BYTES`. */
   readonly pool: Uint8Array;
-  /** Whether the verified / recently-missed bits are kept (see the module doc). */
+  /** Whether the verified bits and access counters are kept (see the module doc). */
   readonly tracking: boolean;
   /** Counters. */
   readonly stats: PageCacheStats = { hits: 0, misses: 0, inserts: 0, evictions: 0, verified: 0 };
@@ -101,14 +106,10 @@ export class PageCache {
   readonly #mask: number;
   #hand = 0;
   #used = 0;
-  // Per data file: verified bits and recently-missed bits, one u32 per 32 pages.
+  // Per data file: verified bits (one u32 per 32 pages) and 4-bit access counters (two per byte).
   readonly #verifiedBits: Uint32Array[] = [];
-  readonly #seenBits: Uint32Array[] = [];
-  #seenCount = 0;
-  #window = MAX_WINDOW; // in pool pages; starts wide, narrows when admissions do not pay
-  readonly #hit: Uint8Array; // hit since inserted
-  #evictedSample = 0;
-  #evictedUseful = 0;
+  readonly #counts: Uint8Array[] = [];
+  #accesses = 0; // recorded since the counters were last halved
   readonly #sumsScratch = new Uint8Array(PAGE_BYTES);
   readonly #sums: Uint32Array[] | null = null; // all checksums, when they fit
 
@@ -122,7 +123,7 @@ export class PageCache {
     this.#files = files;
     this.#pages = Int32Array.from(files, (f) => Math.ceil(f.data.size / PAGE_BYTES));
     let bitBytes = 0;
-    for (const p of this.#pages) bitBytes += 2 * 4 * Math.ceil(p / 32);
+    for (const p of this.#pages) bitBytes += 4 * Math.ceil(p / 32) + Math.ceil(p / 2);
     this.tracking = bitBytes <= budgetBytes / 8;
     let sumBytes = 0;
     for (const p of this.#pages) sumBytes += 4 * p;
@@ -152,11 +153,10 @@ export class PageCache {
     this.#slotPage = new Int32Array(slots);
     this.#ref = new Uint8Array(slots);
     this.#pin = new Uint8Array(slots);
-    this.#hit = new Uint8Array(slots);
     if (this.tracking) {
       for (const p of this.#pages) {
         this.#verifiedBits.push(new Uint32Array(Math.ceil(p / 32)));
-        this.#seenBits.push(new Uint32Array(Math.ceil(p / 32)));
+        this.#counts.push(new Uint8Array(Math.ceil(p / 2)));
       }
     }
   }
@@ -194,20 +194,34 @@ export class PageCache {
     }
   }
 
-  /** The pool slot holding data page `page` of file `f`, or -1; marks it referenced. */
+  /**
+   * The pool slot holding data page `page` of file `f`, or -1. A hit is
+   * counted and recorded as by `hit`; a miss is counted but not recorded as
+   * an access (`wantsAdmission` does that).
+   */
   lookup(f: number, page: number): number {
     const s = this.#find(2 * f, page);
-    if (s >= 0) {
-      this.#ref[s] = 1;
-      this.#hit[s] = 1;
-      this.stats.hits++;
-    } else this.stats.misses++;
+    if (s >= 0) this.hit(s);
+    else this.stats.misses++;
     return s;
+  }
+
+  /** The pool slot holding data page `page` of file `f`, or -1 (no side effects). */
+  find(f: number, page: number): number {
+    return this.#find(2 * f, page);
   }
 
   /** Whether data page `page` of file `f` is in the pool (no side effects). */
   has(f: number, page: number): boolean {
     return this.#find(2 * f, page) >= 0;
+  }
+
+  /** Counts a hit on slot `s` (found by `find`): marks it referenced and records the access. */
+  hit(s: number): void {
+    this.#ref[s] = 1;
+    this.stats.hits++;
+    const key = this.#slotKey[s];
+    if (this.tracking && (key & 1) === 0) this.#record(key >> 1, this.#slotPage[s]);
   }
 
   /** Keeps slot `s` from eviction until `unpin(s)` (pins nest up to 255). */
@@ -241,37 +255,32 @@ export class PageCache {
     this.#slotKey[s] = -1;
   }
 
+  /**
+   * The slot CLOCK evicts next (the pool being full): advances the hand past
+   * pinned slots and past referenced ones, clearing their bit, and stops on
+   * the first other slot, without evicting it. -1 when every slot is pinned.
+   */
+  #candidate(): number {
+    for (let spins = 0; spins <= 2 * this.slots; spins++) {
+      const s = this.#hand;
+      if (this.#pin[s] === 0) {
+        if (!this.#ref[s]) return s;
+        this.#ref[s] = 0;
+      }
+      this.#hand = s + 1 === this.slots ? 0 : s + 1;
+    }
+    return -1;
+  }
+
   /** A free slot, evicting by CLOCK when the pool is full; the slot is unmapped. */
   #victim(): number {
     if (this.#used < this.slots) return this.#used++;
-    for (let spins = 0;; spins++) {
-      const s = this.#hand;
-      this.#hand = s + 1 === this.slots ? 0 : s + 1;
-      if (this.#pin[s] > 0) {
-        if (spins > 2 * this.slots) {
-          throw new Error("fanout: feature cache: every page is pinned (runs too long)");
-        }
-        continue;
-      }
-      if (this.#ref[s]) {
-        this.#ref[s] = 0;
-        continue;
-      }
-      this.#remove(s);
-      this.stats.evictions++;
-      this.#adapt(s);
-      return s;
-    }
-  }
-
-  /** Widens or narrows the admission window from whether evicted pages were ever hit. */
-  #adapt(evicted: number): void {
-    this.#evictedUseful += this.#hit[evicted];
-    if (++this.#evictedSample < Math.max(64, this.slots >> 4)) return;
-    const rate = this.#evictedUseful / this.#evictedSample;
-    if (rate < 0.25) this.#window = Math.max(MIN_WINDOW, this.#window / 2);
-    else if (rate > 0.5) this.#window = Math.min(MAX_WINDOW, this.#window * 2);
-    this.#evictedSample = this.#evictedUseful = 0;
+    const s = this.#candidate();
+    if (s < 0) throw new Error("fanout: feature cache: every page is pinned (runs too long)");
+    this.#hand = s + 1 === this.slots ? 0 : s + 1;
+    this.#remove(s);
+    this.stats.evictions++;
+    return s;
   }
 
   #insertKey(key: number, page: number, src: Uint8Array): number {
@@ -280,7 +289,6 @@ export class PageCache {
     this.#slotKey[s] = key;
     this.#slotPage[s] = page;
     this.#ref[s] = 0; // must be touched again to survive a sweep
-    this.#hit[s] = 0;
     const t = this.#table, mask = this.#mask;
     let i = this.#hash(key, page) & mask;
     while (t[i] !== 0) i = (i + 1) & mask;
@@ -302,22 +310,47 @@ export class PageCache {
   }
 
   /**
-   * Records a miss of verified page `page` of file `f` that will be read
-   * without being admitted, and says whether it should be admitted instead
-   * (its second miss within the window). Always true without tracking bits.
-   * Marks the page as missed.
+   * Records an access to data page `page` of file `f`, missed (not in the
+   * pool), and says whether the page should be admitted when read: from its
+   * second recent access on, while the pool has free slots; then only when
+   * its count before this access exceeds that of the page CLOCK would evict
+   * for it (see the module doc). Always true without tracking.
    */
   wantsAdmission(f: number, page: number): boolean {
     if (!this.tracking) return true;
-    // The window counts misses, so pages missed once long ago are forgotten.
-    if (++this.#seenCount > this.#window * this.slots) {
-      for (const x of this.#seenBits) x.fill(0);
-      this.#seenCount = 1;
+    const n = this.#record(f, page);
+    if (n < 2) return false;
+    if (this.#used < this.slots) return true;
+    const v = this.#candidate();
+    if (v < 0) return false;
+    const key = this.#slotKey[v];
+    // Its count before this access against the victim's: when all counters are halved
+    // between the two accesses, a page asked for as often as the victim would otherwise
+    // look more frequent. Checksum pages (odd keys) count as never asked for.
+    return (key & 1) === 1 || n - 1 > this.#count(key >> 1, this.#slotPage[v]);
+  }
+
+  /** The access counter of data page `page` of file `f`. */
+  #count(f: number, page: number): number {
+    return (this.#counts[f][page >>> 1] >>> ((page & 1) << 2)) & 15;
+  }
+
+  /** Adds one access to data page `page` of file `f` (saturating); returns its count. */
+  #record(f: number, page: number): number {
+    if (++this.#accesses >= AGE_PER_SLOT * this.slots) this.#age();
+    const c = this.#counts[f], i = page >>> 1, shift = (page & 1) << 2;
+    const n = (c[i] >>> shift) & 15;
+    if (n === 15) return n;
+    c[i] += 1 << shift;
+    return n + 1;
+  }
+
+  /** Halves every access counter, so that counts follow recent accesses. */
+  #age(): void {
+    this.#accesses = 0;
+    for (const c of this.#counts) {
+      for (let i = 0; i < c.length; i++) c[i] = (c[i] >>> 1) & 0x77;
     }
-    const bits = this.#seenBits[f], w = page >>> 5, b = 1 << (page & 31);
-    if (bits[w] & b) return true;
-    bits[w] |= b;
-    return false;
   }
 
   /** Whether page `page` of file `f` was verified by this cache before (false without tracking). */
@@ -383,10 +416,8 @@ export class PageCache {
     this.#used = 0;
     this.#hand = 0;
     for (const x of this.#verifiedBits) x.fill(0);
-    for (const x of this.#seenBits) x.fill(0);
-    this.#seenCount = 0;
-    this.#window = MAX_WINDOW;
-    this.#hit.fill(0);
+    for (const x of this.#counts) x.fill(0);
+    this.#accesses = 0;
   }
 }
 

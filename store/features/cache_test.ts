@@ -112,3 +112,36 @@ Deno.test("admission needs a second miss; a budget below the minimum is refused"
   assert.equal(c.wantsAdmission(0, 3), true);
   assert.throws(() => new PageCache(1000, [fake(10)]), /too small; give at least/);
 });
+
+/** A reader's access to page `p` of file 0: a hit, or a miss that may admit the page. */
+function access(c: PageCache, p: number): void {
+  const s = c.find(0, p);
+  if (s >= 0) return c.hit(s);
+  if (!c.wantsAdmission(0, p)) return;
+  const bytes = page(p, c.pageLength(0, p));
+  c.verify(0, p, bytes);
+  c.insert(0, p, bytes);
+}
+
+Deno.test("a loop over twice the pool's pages keeps a stable half cached (TinyLFU admission)", () => {
+  const c = new PageCache(64 * (PAGE_BYTES + 64), [fake(1000)]);
+  const loop = 2 * c.slots;
+  for (let round = 0; round < 6; round++) for (let p = 0; p < loop; p++) access(c, p);
+  const { hits, inserts } = c.stats;
+  for (let round = 0; round < 6; round++) for (let p = 0; p < loop; p++) access(c, p);
+  // Every round hits about the pool's worth of pages and admits almost nothing.
+  assert.ok(c.stats.hits - hits >= 6 * c.slots * 0.9, `${c.stats.hits - hits} hits`);
+  assert.ok(c.stats.inserts - inserts <= 6, `${c.stats.inserts - inserts} inserts`);
+});
+
+Deno.test("a page asked for more often than the pool's pages replaces one of them", () => {
+  const c = new PageCache(64 * (PAGE_BYTES + 64), [fake(1000)]);
+  for (let round = 0; round < 2; round++) for (let p = 0; p < c.slots; p++) access(c, p);
+  assert.equal(c.stats.inserts, c.slots); // the pool is full, each page asked for twice
+  const hot = 500;
+  for (let k = 0; k < 2; k++) access(c, hot);
+  assert.ok(!c.has(0, hot)); // as frequent as the pages it would replace
+  for (let k = 0; k < 2; k++) access(c, hot);
+  assert.ok(c.has(0, hot)); // now more frequent: admitted
+  assert.equal(c.stats.evictions, 1);
+});

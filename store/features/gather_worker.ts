@@ -4,14 +4,15 @@
  * straight into a SharedArrayBuffer slice owned by the caller.
  *
  * Messages in: `{ id, op: "open", dir, opts }`, `{ id, op: "gather", table,
- * ids, buffer, byteOffset }`, `{ id, op: "drop" }`, `{ id, op: "stats" }`,
+ * ids, buffer, byteOffset }` (`ids` over a SharedArrayBuffer the pool reuses
+ * once this worker has answered), `{ id, op: "drop" }`, `{ id, op: "stats" }`,
  * `{ id, op: "close" }`. Out: `{ id, ok: true, value }` or `{ id, ok: false,
  * name, message }`.
  *
  * @module
  */
 
-import { FeatureReader, type FeatureReaderOptions } from "./reader.ts";
+import { FeatureReader, type FeatureReaderOptions, touchPages } from "./reader.ts";
 
 /** A request to a gather worker. */
 export type GatherRequest =
@@ -44,11 +45,9 @@ function handle(req: GatherRequest): Promise<unknown> | unknown {
   switch (req.op) {
     case "gather": {
       const rb = reader.table(req.table).rowBytes;
-      reader.gather(
-        req.table,
-        req.ids,
-        new Uint8Array(req.buffer, req.byteOffset, req.ids.length * rb),
-      );
+      const out = new Uint8Array(req.buffer, req.byteOffset, req.ids.length * rb);
+      touchPages(out); // a new SharedArrayBuffer per gather: fresh memory
+      reader.gather(req.table, req.ids, out);
       return null;
     }
     case "drop":
@@ -70,7 +69,12 @@ const scope = self as unknown as {
 scope.onmessage = async (e: MessageEvent<GatherRequest>) => {
   const req = e.data;
   try {
-    scope.postMessage({ id: req.id, ok: true, value: await handle(req) });
+    const value = handle(req); // a promise only for "open"
+    scope.postMessage({
+      id: req.id,
+      ok: true,
+      value: value instanceof Promise ? await value : value,
+    });
   } catch (err) {
     const x = err as Error;
     scope.postMessage({ id: req.id, ok: false, name: x.name, message: x.message });

@@ -25,14 +25,25 @@
  *   adjacent missing pages), checksummed, copied out, and admitted to the
  *   cache by its policy. Streaming groups (`BYPASS_PAGES` pages or more, or
  *   the largest group a small cache allows, at least half of their bytes
- *   asked for) never enter the cache: a scan would flush it.
+ *   asked for) never enter the cache and make no lookup: a scan would flush
+ *   it, and a group of several pages gains little from it anyway. Once its
+ *   pages are verified, such a group costs one `pread` whose time is mostly
+ *   the copy out of the OS page cache, which a hit in this cache would make
+ *   too; admitting it costs two more copies of its whole pages (into the
+ *   scratch, then into the pool). The cache pays where a `pread` costs more
+ *   than the bytes it moves: single rows and short runs.
+ *
+ * Pieces are sorted by a stable LSD radix sort on their first ids (8-bit
+ * digits, skipping digits that all pieces share; insertion sort below
+ * `RADIX_MIN` pieces): a few passes over the pieces, no comparison sort.
  *
  * Duplicated ids are read once (overlapping pieces copy the same bytes).
  * Memory: the cache budget (`cacheBytes`, which includes the scratch buffer),
- * the output, and 12 bytes per id of the largest gather so far (its pieces);
- * nothing grows with the files. A reader belongs to one thread: in workers, each
- * worker opens its own reader with its own budget (gather_pool.ts), so a
- * process with `w` workers uses up to `w × cacheBytes`.
+ * the output, and 20 bytes per id of the largest gather so far (its pieces
+ * and their sort); nothing grows with the files. A reader belongs to one
+ * thread: in workers, each worker opens its own reader with its own budget
+ * (gather_pool.ts), so a process with `w` workers uses up to
+ * `w × cacheBytes`.
  *
  * @module
  */
@@ -46,12 +57,14 @@ import { FeatureStoreError, openManifest, storePath } from "./manifest.ts";
 
 /** Default cache budget: 256 MiB. */
 export const DEFAULT_CACHE_BYTES = 256 << 20;
-/** Groups spanning this many pages or more, mostly asked for, bypass the cache. */
-export const BYPASS_PAGES = 32;
+/** Groups spanning this many pages or more, mostly asked for, bypass the cache (module doc). */
+export const BYPASS_PAGES = 4;
 /** Largest scratch buffer (one group's pages at most). */
 const MAX_SCRATCH = 1 << 20;
-/** Keys of a sort pack (id, position) into one float64 when there are at most 2^22 ids. */
-const POS_BITS = 2 ** 22;
+/** Fewer pieces than this are sorted by insertion (a radix sort's passes cost more). */
+const RADIX_MIN = 128;
+/** The radix sort's digit counts (a thread runs one sort at a time). */
+const RADIX_COUNT = new Int32Array(256);
 
 /** Options of `FeatureReader.open`. */
 export interface FeatureReaderOptions {
@@ -100,6 +113,8 @@ export class FeatureReader {
   #pid = new Int32Array(0); // pieces of the current gather: first id, length, position
   #plen = new Int32Array(0);
   #ppos = new Int32Array(0);
+  #order = new Int32Array(0); // pieces in file order (a sort's output and its buffer)
+  #orderTmp = new Int32Array(0);
   #rows = 0;
   #reads = 0;
   #bytesRead = 0;
@@ -207,34 +222,52 @@ export class FeatureReader {
           `${n} rows of ${rb} bytes need ${n * rb}`,
       );
     }
+    const fresh = !out;
     out ??= new Uint8Array(n * rb);
     // Pieces: maximal runs of consecutive ids asked at consecutive positions.
     if (this.#pid.length < n) {
       this.#pid = new Int32Array(n);
       this.#plen = new Int32Array(n);
       this.#ppos = new Int32Array(n);
+      this.#order = new Int32Array(n);
+      this.#orderTmp = new Int32Array(n);
     }
     const pid = this.#pid, plen = this.#plen, ppos = this.#ppos;
     const maxLen = Math.max(1, Math.floor((this.#maxGroupPages - 1) * PAGE_BYTES / rb));
-    let np = 0, sorted = true;
+    // The current piece lives in locals: its first id, the id that would extend it, and the
+    // first id that may not (it would pass the table's end or `maxLen`). Its length is stored
+    // when it ends. An id that extends a piece is in range: only a piece's first is checked.
+    let np = 0, sorted = true, cur = -2, next = -1, limit = -1;
     for (let i = 0; i < n; i++) {
       const id = ids[i];
+      if (id === next && id < limit) {
+        next++;
+        // Inside a run: four ids a step while they continue it.
+        while (
+          i + 4 < n && next + 3 < limit && ids[i + 1] === next && ids[i + 2] === next + 1 &&
+          ids[i + 3] === next + 2 && ids[i + 4] === next + 3
+        ) {
+          next += 4;
+          i += 4;
+        }
+        continue;
+      }
       if (!(id >= 0 && id < rows)) {
         throw new RangeError(
           `fanout: gather from "${table}": id ${id} at position ${i} is outside the table's ` +
             `rows [0, ${rows})`,
         );
       }
-      if (np > 0 && id === pid[np - 1] + plen[np - 1] && plen[np - 1] < maxLen) {
-        plen[np - 1]++;
-        continue;
-      }
-      if (np > 0 && id < pid[np - 1]) sorted = false;
-      pid[np] = id;
-      plen[np] = 1;
+      if (np > 0) plen[np - 1] = next - cur;
+      if (id < cur) sorted = false;
+      pid[np] = cur = id;
       ppos[np++] = i;
+      next = id + 1;
+      limit = Math.min(rows, id + maxLen);
     }
-    const order = sorted ? null : sortPieces(pid, np);
+    if (np > 0) plen[np - 1] = next - cur;
+    const order = sorted ? null : sortPieces(pid, np, this.#order, this.#orderTmp);
+    if (order && fresh) touchPages(out);
     let g = 0;
     while (g < np) {
       // A group: pieces whose bytes lie on the same or adjacent pages.
@@ -273,15 +306,22 @@ export class FeatureReader {
     const cache = this.cache, f = t.index, rb = t.meta.rowBytes;
     const pid = this.#pid, plen = this.#plen, ppos = this.#ppos;
     const p0 = Math.floor(start / PAGE_BYTES);
-    const p1 = Math.floor((end - 1) / PAGE_BYTES);
+    const np = Math.floor((end - 1) / PAGE_BYTES) - p0 + 1, slot = this.#slots;
+    // One pass over the pages: which are in the pool, and whether all are verified.
     let direct = true;
-    for (let p = p0; p <= p1 && direct; p++) {
-      if (!cache.isVerified(f, p) || (useCache && cache.has(f, p))) direct = false;
+    for (let k = 0; k < np; k++) {
+      const s = useCache ? cache.find(f, p0 + k) : -1;
+      slot[k] = s;
+      if (s >= 0 || !cache.isVerified(f, p0 + k)) direct = false;
     }
-    if (direct && useCache) {
-      for (let p = p0; p <= p1 && direct; p++) if (cache.wantsAdmission(f, p)) direct = false;
+    // Each missed page's access is recorded once, and says whether to admit it.
+    let admit = false;
+    if (useCache) {
+      for (let k = 0; k < np; k++) {
+        if (slot[k] < 0 && cache.wantsAdmission(f, p0 + k)) admit = true;
+      }
     }
-    if (direct) {
+    if (direct && !admit) {
       if (last - first === 1) {
         const o = ppos[order ? order[first] : first] * rb;
         this.#read(t.file, out.subarray(o, o + end - start), start);
@@ -296,10 +336,11 @@ export class FeatureReader {
       return;
     }
     // Page path: cached pages from the pool, missing stretches read whole and verified.
-    const np = p1 - p0 + 1, slot = this.#slots;
     for (let k = 0; k < np; k++) {
-      slot[k] = useCache ? cache.lookup(f, p0 + k) : -1;
-      if (slot[k] >= 0) cache.pin(slot[k]);
+      if (slot[k] >= 0) {
+        cache.hit(slot[k]);
+        cache.pin(slot[k]);
+      } else if (useCache) cache.stats.misses++;
     }
     try {
       for (let k = 0; k < np;) {
@@ -340,11 +381,6 @@ export class FeatureReader {
     } finally {
       for (let k = 0; k < np; k++) if (slot[k] >= 0) cache.unpin(slot[k]);
     }
-    if (!useCache) return;
-    let admit = false;
-    for (let k = 0; k < np; k++) {
-      if (slot[k] < 0 && cache.wantsAdmission(f, p0 + k)) admit = true;
-    }
     if (!admit) return;
     for (let k = 0; k < np; k++) {
       if (slot[k] >= 0) continue;
@@ -384,6 +420,21 @@ export class FeatureReader {
   }
 }
 
+/**
+ * Writes a zero into each page of `bytes`, in address order. `gather` writes
+ * rows in file order, that is all over its output: on fresh memory (never
+ * written since it was allocated) the kernel then maps its pages in random
+ * order, which costs markedly more per page than in order (on warm gathers
+ * of 64-row runs into a new SharedArrayBuffer, a large share of the time).
+ * `gather` calls this on the output it allocates; a caller passing fresh
+ * memory as `out` (a gather worker's slice of a new SharedArrayBuffer)
+ * should call it first. On memory already mapped it costs one store per
+ * page.
+ */
+export function touchPages(bytes: Uint8Array): void {
+  for (let o = 0; o < bytes.length; o += PAGE_BYTES) bytes[o] = 0;
+}
+
 /** Re-checks lengths on the opened files (the manifest check ran on paths, before opening). */
 function validateFileSizes(meta: FeatureTableManifest, file: RawFile, sums: RawFile): void {
   const want = meta.rows * meta.rowBytes;
@@ -401,17 +452,48 @@ function validateFileSizes(meta: FeatureTableManifest, file: RawFile, sums: RawF
   }
 }
 
-/** The order of pieces `[0, np)` by first id (stable). */
-function sortPieces(pid: Int32Array, np: number): Int32Array {
-  const order = new Int32Array(np);
-  if (np <= POS_BITS) {
-    const keys = new Float64Array(np);
-    for (let i = 0; i < np; i++) keys[i] = pid[i] * POS_BITS + i;
-    keys.sort();
-    for (let i = 0; i < np; i++) order[i] = keys[i] % POS_BITS;
-  } else {
-    for (let i = 0; i < np; i++) order[i] = i;
-    order.sort((a, b) => pid[a] - pid[b] || a - b);
+/**
+ * The order of pieces `[0, np)` by first id (stable), in `a` or `b` (two
+ * buffers of at least `np` entries): an LSD radix sort on 8-bit digits of the
+ * (non-negative) ids, skipping the digits that every piece shares.
+ */
+function sortPieces(pid: Int32Array, np: number, a: Int32Array, b: Int32Array): Int32Array {
+  let max = 0;
+  for (let i = 0; i < np; i++) {
+    a[i] = i;
+    if (pid[i] > max) max = pid[i];
   }
-  return order;
+  if (np < RADIX_MIN) {
+    // Few pieces: insertion sort (stable).
+    for (let i = 1; i < np; i++) {
+      const k = a[i], id = pid[k];
+      let j = i - 1;
+      while (j >= 0 && pid[a[j]] > id) {
+        a[j + 1] = a[j];
+        j--;
+      }
+      a[j + 1] = k;
+    }
+    return a;
+  }
+  const count = RADIX_COUNT;
+  let src = a, dst = b;
+  for (let shift = 0; shift < 32 && max >>> shift !== 0; shift += 8) {
+    count.fill(0);
+    for (let i = 0; i < np; i++) count[(pid[i] >>> shift) & 255]++;
+    if (count[(pid[0] >>> shift) & 255] === np) continue; // one digit for all: order unchanged
+    for (let d = 0, at = 0; d < 256; d++) {
+      const c = count[d];
+      count[d] = at;
+      at += c;
+    }
+    for (let i = 0; i < np; i++) {
+      const k = src[i];
+      dst[count[(pid[k] >>> shift) & 255]++] = k;
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  return src;
 }

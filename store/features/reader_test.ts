@@ -106,6 +106,33 @@ Deno.test("a gather pool splits gathers across workers and returns the same rows
   await assert.rejects(pool.gather("a", Int32Array.of(0)), /closed/);
 });
 
+Deno.test("large gathers: thousands of pieces in any order, duplicates, runs to the last row", async () => {
+  for (const cacheBytes of [160 << 10, 16 << 20]) {
+    const reader = await FeatureReader.open(dir, { cacheBytes });
+    try {
+      let x = 7;
+      const rnd = (m: number) => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) % m;
+      for (const spec of SPECS) {
+        for (let trial = 0; trial < 3; trial++) {
+          const list: number[] = [];
+          while (list.length < 5000) {
+            const r = rnd(4), len = 1 + rnd(r === 1 ? 200 : 50), s = rnd(spec.rows);
+            if (r === 0) list.push(s);
+            else if (r === 1) {
+              for (let k = 0; k < len && s + k < spec.rows; k++) list.push(s + k);
+            } else if (r === 2) list.push(list.length ? list[rnd(list.length)] : s); // a duplicate
+            else for (let k = Math.min(len, spec.rows); k > 0; k--) list.push(spec.rows - k);
+          }
+          const ids = Int32Array.from(list);
+          assert.deepStrictEqual(reader.gather(spec.name, ids), expected(spec.name, ids));
+        }
+      }
+    } finally {
+      reader.close();
+    }
+  }
+});
+
 Deno.test("gatherDecoded returns the encoded values and codes", async () => {
   const reader = await FeatureReader.open(dir, { cacheBytes: 1 << 20 });
   try {
@@ -135,6 +162,11 @@ Deno.test("an id out of range or an unknown table is a clear error", async () =>
     assert(e.message.includes(`"a"`) && e.message.includes("[0, 3000)"), e.message);
     assert(e.message.includes("id 3000 at position 1"), e.message);
     throwsWith(() => reader.gather("a", Int32Array.of(-1)), RangeError, "[0, 3000)");
+    // A run of ids that goes past the last row (ids extending a run are checked too).
+    for (const len of [5, 20]) {
+      const run = Int32Array.from({ length: len }, (_, k) => 3000 - len + 4 + k);
+      throwsWith(() => reader.gather("a", run), RangeError, `id 3000 at position ${len - 4}`);
+    }
     throwsWith(() => reader.gather("zzz", Int32Array.of(0)), Error, "tables: a, b, c");
     throwsWith(
       () => reader.gather("a", Int32Array.of(0), new Uint8Array(3)),
