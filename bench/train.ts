@@ -29,7 +29,6 @@ import type { Backend } from "../core/backend.ts";
 import { cpuBackend } from "../core/cpu/mod.ts";
 import { webgpuBackend } from "../core/webgpu/mod.ts";
 import { AdamW } from "../core/optim.ts";
-import { scope, tensor } from "../core/tensor.ts";
 import { FeatureReader } from "../store/features/reader.ts";
 import { Split } from "../store/types.ts";
 import { compileSampling } from "../sampler/config.ts";
@@ -41,6 +40,7 @@ import type { SamplerOutput } from "../sampler/types.ts";
 import { buildGraphModel } from "../models/gnn.ts";
 import { lossFor } from "../models/heads.ts";
 import { loadCheckpoint } from "../models/checkpoint.ts";
+import { trainStep } from "../models/train_loop.ts";
 import {
   buildTable,
   deviceName,
@@ -165,15 +165,7 @@ export async function benchTrain(opts: TrainBenchOptions = {}): Promise<void> {
       const batch = await toGpuBatch(samples[0], reader, backend, popts);
       const y = labels.subarray(0, batch.batchSize);
       const stepOnce = () => {
-        const l = scope(() => {
-          const o = model.forward(batch);
-          const t = loss.targetDtype === "i32"
-            ? tensor(Int32Array.from(y), [y.length], { backend, dtype: "i32" })
-            : tensor(y, [y.length, 1], { backend });
-          const v = loss.fn(o, t);
-          v.backward();
-          return v;
-        });
+        const l = trainStep(model, batch, y, loss, backend);
         opt.clip(1);
         opt.step();
         opt.zeroGrad();

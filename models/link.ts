@@ -32,7 +32,8 @@
 import type { Backend } from "../core/backend.ts";
 import { noGrad } from "../core/autograd.ts";
 import { add, bceWithLogits, crossEntropy, matmul } from "../core/ops.ts";
-import { HISTORY_FEATURES } from "./link_model.ts";
+import { HISTORY_FEATURES, type LinkModel } from "./link_model.ts";
+import type { ResolvedQuery } from "../store/pql/semantic.ts";
 import { Rng } from "../core/random.ts";
 import { scope, type Tensor, tensor } from "../core/tensor.ts";
 import type { GraphStore } from "../store/graph.ts";
@@ -364,6 +365,55 @@ export async function rankLinks(o: RankLinksOptions): Promise<RankedLinks> {
   return concatLists(lists, listScores);
 }
 
+/** Options of {@link rankEntities}. */
+export interface RankEntitiesOptions {
+  /** The link model. */
+  model: LinkModel;
+  /** Runs the model (eval mode) on seeds of a type at times: `ids.length × outWidth`. */
+  score: (seedType: string, ids: Int32Array, times: Float64Array) => Promise<Float32Array>;
+  /** Entities to rank for. */
+  entities: Int32Array;
+  /** Their anchor times. */
+  times: Float64Array;
+  /** The targets by existence time. */
+  candidates: TargetCandidates;
+  /** Past links (the history term), or null. */
+  past: PastLinks | null;
+  /** Targets kept per entity. */
+  k: number;
+  /** Backend of the score products. */
+  backend: Backend;
+}
+
+/** Each entity's top-k targets by `model` (both towers and the history term) at its time. */
+export async function rankEntities(o: RankEntitiesOptions): Promise<RankedLinks> {
+  const spec = o.model.spec, dim = spec.outWidth;
+  return rankLinks({
+    entity: { data: await o.score(spec.seedType, o.entities, o.times), dim },
+    times: o.times,
+    embedTargets: async (ids, time) => ({
+      data: await o.score(spec.targetType!, ids, new Float64Array(ids.length).fill(time)),
+      dim,
+    }),
+    candidates: o.candidates,
+    k: o.k,
+    backend: o.backend,
+    history: o.past
+      ? { past: o.past, entities: o.entities, weights: await o.model.historyWeights() }
+      : undefined,
+  });
+}
+
+/** The table and foreign key column of a query's `LIST_DISTINCT` target, if it has one. */
+export function listDistinctVia(
+  q: ResolvedQuery | null | undefined,
+): { table: string; column: string } | undefined {
+  const t = q?.target;
+  return t?.kind === "aggregate" && t.agg.agg === "LIST_DISTINCT" && t.agg.column
+    ? { table: t.agg.table.name, column: t.agg.column.name }
+    : undefined;
+}
+
 /** Adds each row's history term to its scores against `ids` (in place). */
 function addHistory(
   scores: Float32Array,
@@ -388,16 +438,20 @@ function addHistory(
   });
 }
 
-function concatLists(lists: Int32Array[], scores: Float32Array[]): RankedLinks {
+/** Per-row lists as CSR. */
+function toCsr(lists: Int32Array[]): { offsets: Int32Array; targets: Int32Array } {
   const offsets = new Int32Array(lists.length + 1);
   lists.forEach((l, i) => offsets[i + 1] = offsets[i] + l.length);
   const targets = new Int32Array(offsets[lists.length]);
-  const s = new Float32Array(targets.length);
-  lists.forEach((l, i) => {
-    targets.set(l, offsets[i]);
-    s.set(scores[i], offsets[i]);
-  });
-  return { offsets, targets, scores: s };
+  lists.forEach((l, i) => targets.set(l, offsets[i]));
+  return { offsets, targets };
+}
+
+function concatLists(lists: Int32Array[], scores: Float32Array[]): RankedLinks {
+  const csr = toCsr(lists);
+  const s = new Float32Array(csr.targets.length);
+  scores.forEach((l, i) => s.set(l, csr.offsets[i]));
+  return { ...csr, scores: s };
 }
 
 /** Where an entity's own past links are read: entity → fact rows → their target. */
@@ -520,9 +574,5 @@ export function historyRanking(graph: GraphStore, o: HistoryRankingOptions): Csr
     }
     lists.push(Int32Array.from(own));
   }
-  const offsets = new Int32Array(n + 1);
-  lists.forEach((l, i) => offsets[i + 1] = offsets[i] + l.length);
-  const targets = new Int32Array(offsets[n]);
-  lists.forEach((l, i) => targets.set(l, offsets[i]));
-  return { offsets, targets };
+  return toCsr(lists);
 }

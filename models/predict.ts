@@ -40,11 +40,9 @@ import { scoreSeeds, toPredictions } from "./scoring.ts";
 import type { JobRecord } from "./train_types.ts";
 import { argmaxRows } from "./metrics.ts";
 import type { Database } from "../store/database.ts";
-import type { GraphStore } from "../store/graph.ts";
 import { compileEntityFilter } from "../store/pql/compile.ts";
-import { type ResolvedQuery, resolveQuery } from "../store/pql/semantic.ts";
-import type { GraphModel } from "./types.ts";
-import { historyPath, PastLinks, type RankedLinks, rankLinks, TargetCandidates } from "./link.ts";
+import { resolveQuery } from "../store/pql/semantic.ts";
+import { historyPath, listDistinctVia, PastLinks, rankEntities, TargetCandidates } from "./link.ts";
 import { asLinkModel } from "./train_link.ts";
 
 /** What to score. */
@@ -177,13 +175,15 @@ export async function predict(job: PredictJob): Promise<PredictResult> {
       );
     const o = ck.output;
     if (o.task === "link") {
-      const ranked = await rankForPredict({
-        model,
-        graph,
+      const query = record.query ? resolveQuery(record.query, db.schema) : null;
+      const path = historyPath(graph, type, ck.spec.targetType!, listDistinctVia(query));
+      const ranked = await rankEntities({
+        model: asLinkModel(model),
         score,
-        query: record.query ? resolveQuery(record.query, db.schema) : null,
-        ids,
+        entities: ids,
         times,
+        candidates: new TargetCandidates(graph, ck.spec.targetType!),
+        past: path ? new PastLinks(graph, path) : null,
         k: job.k ?? o.k ?? 10,
         backend: job.backend,
       });
@@ -315,42 +315,4 @@ async function writeTable(
     await Deno.writeTextFile(tmp, text);
     await Deno.rename(tmp, out);
   }
-}
-
-/** Ranks the targets of each entity at its time, as training's validation does. */
-async function rankForPredict(o: {
-  model: GraphModel;
-  graph: GraphStore;
-  score: (type: string, ids: Int32Array, times: Float64Array) => Promise<Float32Array>;
-  query: ResolvedQuery | null;
-  ids: Int32Array;
-  times: Float64Array;
-  k: number;
-  backend: Backend;
-}): Promise<RankedLinks> {
-  const m = asLinkModel(o.model), spec = m.spec, targetType = spec.targetType!;
-  const t = o.query?.target;
-  const via = t?.kind === "aggregate" && t.agg.agg === "LIST_DISTINCT" && t.agg.column
-    ? { table: t.agg.table.name, column: t.agg.column.name }
-    : undefined;
-  const path = historyPath(o.graph, spec.seedType, targetType, via);
-  const dim = spec.outWidth;
-  return rankLinks({
-    entity: { data: await o.score(spec.seedType, o.ids, o.times), dim },
-    times: o.times,
-    embedTargets: async (ids, time) => ({
-      data: await o.score(targetType, ids, new Float64Array(ids.length).fill(time)),
-      dim,
-    }),
-    candidates: new TargetCandidates(o.graph, targetType),
-    k: o.k,
-    backend: o.backend,
-    history: path
-      ? {
-        past: new PastLinks(o.graph, path),
-        entities: o.ids,
-        weights: await m.historyWeights(),
-      }
-      : undefined,
-  });
 }

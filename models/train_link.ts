@@ -9,10 +9,9 @@
 
 import { scope, type Tensor } from "../core/tensor.ts";
 import type { GraphStore } from "../store/graph.ts";
-import type { TrainingTable } from "../store/types.ts";
 import type { GpuBatch } from "../sampler/batch.ts";
 import { resolveQuery } from "../store/pql/semantic.ts";
-import type { Schema } from "../store/types.ts";
+import type { Schema, TrainingTable } from "../store/types.ts";
 import { constantBaseline } from "./baselines.ts";
 import { selectLinkRows } from "./heads.ts";
 import {
@@ -22,10 +21,11 @@ import {
   type LinkBatchLabels,
   type LinkLoss,
   linkLoss,
+  listDistinctVia,
   metricK,
   PastLinks,
   type RankedLinks,
-  rankLinks,
+  rankEntities,
   TargetCandidates,
 } from "./link.ts";
 import { type Csr, evaluate } from "./metrics.ts";
@@ -33,7 +33,7 @@ import { scoreSeeds } from "./scoring.ts";
 import type { GraphModel } from "./types.ts";
 import { LinkModel } from "./link_model.ts";
 import type { Prepared } from "./train_loop.ts";
-import { pick, secs } from "./train_setup.ts";
+import { fmt, pick, secs } from "./train_setup.ts";
 
 /** What a link run adds to the prepared run. */
 export interface LinkRun {
@@ -81,13 +81,7 @@ export function prepareLink(o: {
   if (o.loss !== "ce" && o.loss !== "bce") {
     throw new Error(`link prediction trains with loss ce or bce, not "${o.loss}"`);
   }
-  let via: { table: string; column: string } | undefined;
-  if (o.query) {
-    const t = resolveQuery(o.query, o.schema).target;
-    if (t.kind === "aggregate" && t.agg.agg === "LIST_DISTINCT" && t.agg.column) {
-      via = { table: t.agg.table.name, column: t.agg.column.name };
-    }
-  }
+  const via = o.query ? listDistinctVia(resolveQuery(o.query, o.schema)) : undefined;
   const history = historyPath(graph, table.entityTable, targetType, via);
   return {
     targetType,
@@ -130,38 +124,27 @@ export function linkStep(
 }
 
 /** Each row's top-k targets by the model (eval mode), among those that exist at its time. */
-export async function rankRows(
-  run: Prepared,
-  model: GraphModel,
-  rows: Int32Array,
-): Promise<RankedLinks> {
+export function rankRows(run: Prepared, model: GraphModel, rows: Int32Array): Promise<RankedLinks> {
   const link = run.link!;
-  const score = (type: string, ids: Int32Array, times: Float64Array) =>
-    scoreSeeds(
-      model,
-      run.pool,
-      run.reader,
-      run.backend,
-      run.graph,
-      type,
-      ids,
-      times,
-      run.plan.training.batchSize,
-      run.seed,
-    );
-  const times = pick(run.table.anchorTime, rows), entities = pick(run.table.entity, rows);
-  const dim = model.spec.outWidth;
-  const entity = await score(run.table.entityTable, entities, times);
-  const weights = await asLinkModel(model).historyWeights();
-  return rankLinks({
-    history: link.past ? { past: link.past, entities, weights } : undefined,
-    entity: { data: entity, dim },
-    times,
-    embedTargets: async (ids, time) => ({
-      data: await score(link.targetType, ids, new Float64Array(ids.length).fill(time)),
-      dim,
-    }),
+  return rankEntities({
+    model: asLinkModel(model),
+    score: (type, ids, times) =>
+      scoreSeeds(
+        model,
+        run.pool,
+        run.reader,
+        run.backend,
+        run.graph,
+        type,
+        ids,
+        times,
+        run.plan.training.batchSize,
+        run.seed,
+      ),
+    entities: pick(run.table.entity, rows),
+    times: pick(run.table.anchorTime, rows),
     candidates: link.candidates,
+    past: link.past,
     k: link.k,
     backend: run.backend,
   });
@@ -185,14 +168,10 @@ export function linkBaselines(run: Prepared): {
   entityDescription: string;
 } {
   const link = run.link!, t0 = performance.now();
-  const popular = constantBaseline("link", link.sets.train, { k: Math.max(link.k, 100) });
-  const topK = popular.values.subarray(0, link.k);
-  const constant = (n: number): Csr => {
-    const offsets = Int32Array.from({ length: n + 1 }, (_, i) => i * topK.length);
-    const targets = new Int32Array(n * topK.length);
-    for (let i = 0; i < n; i++) targets.set(topK, i * topK.length);
-    return { offsets, targets };
-  };
+  const popular = constantBaseline("link", link.sets.train, { k: link.k });
+  // Fill-ins after an entity's own targets (up to k of them may already be listed).
+  const fill = constantBaseline("link", link.sets.train, { k: 2 * link.k }).values;
+  const constant = (n: number): Csr => popular.predict(n);
   const opts = { k: link.k };
   const history = (split: "val" | "test"): Record<string, number> =>
     evaluate(
@@ -202,7 +181,7 @@ export function linkBaselines(run: Prepared): {
         entities: pick(run.table.entity, run.rows[split]),
         times: pick(run.table.anchorTime, run.rows[split]),
         k: link.k,
-        popular: popular.values,
+        popular: fill,
       }),
       link.sets[split],
       opts,
@@ -221,12 +200,8 @@ export function linkBaselines(run: Prepared): {
   };
   run.log(
     `baselines (${secs(t0)}): val ${run.metric} popular ${
-      fmt3(out.constant.val[run.metric])
-    }, own history ${fmt3(out.entity.val[run.metric])}`,
+      fmt(out.constant.val[run.metric])
+    }, own history ${fmt(out.entity.val[run.metric])}`,
   );
   return out;
-}
-
-function fmt3(x: number | undefined): string {
-  return x === undefined ? "-" : x.toFixed(4);
 }

@@ -282,7 +282,7 @@ async function trainEpoch(
         const labels = linkBatchLabels(link, b, run.link!.past);
         l = linkStep(model, batch, next.value, labels, run.link!.loss);
       } else {
-        l = step(model, batch, y, loss, backend);
+        l = trainStep(model, batch, y, loss, backend);
       }
       if (T.clip > 0) opt.clip(T.clip);
       opt.step();
@@ -380,7 +380,7 @@ async function endEpoch(
 }
 
 /** One training step's forward, loss and backward (inside a scope); returns the loss, kept. */
-function step(
+export function trainStep(
   model: GraphModel,
   batch: GpuBatch,
   y: Float32Array,
