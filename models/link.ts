@@ -407,11 +407,21 @@ export async function rankEntities(o: RankEntitiesOptions): Promise<RankedLinks>
 /** The table and foreign key column of a query's `LIST_DISTINCT` target, if it has one. */
 export function listDistinctVia(
   q: ResolvedQuery | null | undefined,
-): { table: string; column: string } | undefined {
+): LinkVia | undefined {
   const t = q?.target;
   return t?.kind === "aggregate" && t.agg.agg === "LIST_DISTINCT" && t.agg.column
-    ? { table: t.agg.table.name, column: t.agg.column.name }
+    ? { table: t.agg.table.name, column: t.agg.column.name, fk: t.agg.fk }
     : undefined;
+}
+
+/** The fact table of a link query, its foreign key to the target and (optionally) to the entity. */
+export interface LinkVia {
+  /** The fact table (`transactions`). */
+  table: string;
+  /** Its foreign key to the target table (`item_id`). */
+  column: string;
+  /** Its foreign key to the entity table (`user_id`; the query's `VIA` when it has several). */
+  fk?: string;
 }
 
 /** Adds each row's history term to its scores against `ids` (in place). */
@@ -464,19 +474,21 @@ export interface HistoryPath {
 
 /**
  * The graph path of an entity's past links to targets: the fact table `via` (the table of the
- * query's `LIST_DISTINCT` column, `column` the foreign key to the target) or, when not given,
- * the first table with foreign keys to both the entity and the target table. Null when none.
+ * query's `LIST_DISTINCT` column, `column` the foreign key to the target, `fk` the one to the
+ * entity) or, when not given, the first table with foreign keys to both the entity and the
+ * target table. Null when none.
  */
 export function historyPath(
   graph: GraphStore,
   entityType: string,
   targetType: string,
-  via?: { table: string; column: string },
+  via?: LinkVia,
 ): HistoryPath | null {
   const edges = graph.edgeTypes().map((e) => graph.edgeType(e));
   for (const up of edges) {
     if (up.direction !== "reverse" || up.src !== entityType) continue;
     if (via && (up.dst !== via.table || up.dstColumn === via.column)) continue;
+    if (via?.fk !== undefined && up.dstColumn !== via.fk) continue;
     // Back out through another foreign key of the fact row (entity and target may be one type).
     const down = edges.find((e) =>
       e.direction === "forward" && e.src === up.dst && e.dst === targetType &&

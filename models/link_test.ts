@@ -574,6 +574,12 @@ Deno.test("historyPath: null without a linking table, respects via, never one FK
     toFacts: "user.id->follow.src",
     toTarget: "follow.dst->user.id",
   });
+  // The entity's foreign key chosen by the query (VIA): in by dst, out by src.
+  assert.deepEqual(historyPath(g, "user", "user", { table: "follow", column: "src", fk: "dst" }), {
+    toFacts: "user.id->follow.dst",
+    toTarget: "follow.src->user.id",
+  });
+  assert.equal(historyPath(g, "user", "item", { table: "txn", column: "item_id", fk: "x" }), null);
   const self = historyPath(g, "user", "user");
   assert.ok(self !== null);
   const up = g.edgeType(self.toFacts), down = g.edgeType(self.toTarget);

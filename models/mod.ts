@@ -50,6 +50,7 @@ export {
   linkEpoch,
   type LinkEpochOptions,
   type LinkLoss,
+  type LinkVia,
   linkLoss,
   metricK,
   type OwnLinks,

@@ -6,14 +6,26 @@
  * - Column types: by DuckDB type and cardinality over a sample (store/stypes.ts).
  * - Primary key: a unique, never-null column named `id`, `<table>Id`,
  *   `<table>_id` or `<singular>Id` (case and underscores ignored); failing
- *   that, `<x>Id` where the table name starts or ends with `x`. Only when
- *   exactly one column qualifies.
+ *   that, `<x>Id` where the table name starts or ends with `x`; failing that,
+ *   a key-like column (`…Id`, `…_id`) that other files hold under the same
+ *   name and that names no other table (tennis `tournaments.tourney_id`,
+ *   with a note). Only when exactly one column of a tier qualifies.
  * - Foreign keys: a column named like exactly one other table's primary key
  *   (or ending with it, as `home_team_id` → `team_id`) whose values are at
- *   least 95% found there.
+ *   least 95% found there. Failing a name match, by values (with a note): a
+ *   key-like column, or one whose name holds a table's name (`player`), whose
+ *   values are at least 95% among one other table's primary keys of the same
+ *   kind (integer or text): the one such table whose name the column holds,
+ *   else the only such table at all (and then only for a column of at least
+ *   {@link MIN_VALUE_KEYS} distinct values, as small counts fit any
+ *   1..n key by chance), never for a column of unique values that names no
+ *   table (a row number); several are left to the user in a note (tennis
+ *   `winner_id` → `players`, chinook `SupportRepId`: a note).
  * - Time column: the one column that is a DATE/TIMESTAMP, or an integer named
  *   like a date holding 8-digit YYYYMMDD values, and is never null; birth
- *   dates (`dob`, `…birth…`) are features, not row times.
+ *   dates (`dob`, `…birth…`) are features, not row times. Other integer
+ *   columns named like dates (`dob`) whose values are all YYYYMMDD are
+ *   `timestamp` features, not numbers.
  * - `time_from`: a table with no time column (and no candidate for one) whose
  *   foreign keys lead to exactly one table with a time (its own, or one
  *   inherited this way: parents are decided first) takes its time from that
@@ -38,7 +50,7 @@ import {
   queryRows,
   quoteIdent,
 } from "./duck.ts";
-import { columnStats, guessStype } from "./stypes.ts";
+import { columnStats, guessStype, looksLikeId } from "./stypes.ts";
 import { schemaToYaml } from "./schema.ts";
 import { plural } from "./messages.ts";
 
@@ -116,7 +128,7 @@ export async function inferSchemaDetailed(dir: string): Promise<InferredSchema> 
       });
     }
     for (const f of files) {
-      f.primaryKey = await inferPrimaryKey(duck.conn, f);
+      f.primaryKey = await inferPrimaryKey(duck.conn, f, files);
       f.timeColumn = await inferTimeColumn(duck.conn, f);
     }
     const tables: TableSchema[] = [];
@@ -127,11 +139,12 @@ export async function inferSchemaDetailed(dir: string): Promise<InferredSchema> 
       const stats = new Map(
         (await columnStats(duck.conn, f.relation, rest)).map((s) => [s.name, s]),
       );
+      const dates = await dateFeatures(duck.conn, f, rest);
       const columns: ColumnSchema[] = f.columns.map((c) => ({
         name: c.name,
         stype: keyCols.has(c.name)
           ? "id"
-          : c.name === f.timeColumn
+          : c.name === f.timeColumn || dates.has(c.name)
           ? "timestamp"
           : guessStype(stats.get(c.name)!),
       }));
@@ -217,17 +230,36 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Whether a column is unique and never null over the whole table. */
-async function isUnique(conn: DuckDBConnection, f: FileInfo, col: string): Promise<boolean> {
+/**
+ * Whether a column is unique and never null over the whole table (with
+ * `nullsAllowed`: unique among its non-null values).
+ */
+async function isUnique(
+  conn: DuckDBConnection,
+  f: FileInfo,
+  col: string,
+  nullsAllowed = false,
+): Promise<boolean> {
   const q = quoteIdent(col);
   const [r] = await queryRows(
     conn,
     `SELECT count(*) AS n, count(${q}) AS nn, count(DISTINCT ${q}) AS d FROM ${f.relation}`,
   );
+  if (nullsAllowed) return r.nn === r.d;
   return Number(r.n) > 0 && r.n === r.nn && r.n === r.d;
 }
 
-async function inferPrimaryKey(conn: DuckDBConnection, f: FileInfo): Promise<string | undefined> {
+/** Whether the stem `x` of a key column (`race` of `raceId`) names table `table`. */
+function stemNames(x: string, table: string): boolean {
+  const t = norm(table), s = singular(t);
+  return x.length >= 3 && [t, s].some((w) => w.startsWith(x) || w.endsWith(x));
+}
+
+async function inferPrimaryKey(
+  conn: DuckDBConnection,
+  f: FileInfo,
+  files: readonly FileInfo[],
+): Promise<string | undefined> {
   const t = norm(f.table);
   const s = singular(t);
   const exact = new Set(["id", `${t}id`, `${s}id`]);
@@ -235,14 +267,41 @@ async function inferPrimaryKey(conn: DuckDBConnection, f: FileInfo): Promise<str
   const tier1 = keyable.filter((c) => exact.has(norm(c.name)));
   const tier2 = keyable.filter((c) => {
     const n = norm(c.name);
-    if (!n.endsWith("id") || exact.has(n)) return false;
-    const x = n.slice(0, -2);
-    return x.length >= 3 && [t, s].some((w) => w.startsWith(x) || w.endsWith(x));
+    return n.endsWith("id") && !exact.has(n) && stemNames(n.slice(0, -2), f.table);
   });
-  for (const tier of [tier1, tier2]) {
+  // Repeated in other files under the same name (so they reference it; a row number that
+  // every file has is unique everywhere), and naming none of them (else it is their key).
+  const others = files.filter((o) => o !== f);
+  const holders = async (n: string) => {
+    const out: string[] = [];
+    for (const o of others) {
+      const col = o.columns.find((c) => norm(c.name) === n);
+      if (col && !(await isUnique(conn, o, col.name, true))) out.push(o.table);
+    }
+    return out;
+  };
+  const tier3 = keyable.filter((c) => {
+    const n = norm(c.name);
+    if (!looksLikeId(c.name) || n === "id" || tier1.includes(c) || tier2.includes(c)) return false;
+    return !others.some((o) => stemNames(n.slice(0, -2), o.table));
+  });
+  const referencedBy = new Map<string, string[]>();
+  for (const c of tier3) referencedBy.set(c.name, await holders(norm(c.name)));
+  for (const tier of [tier1, tier2, tier3]) {
     const ok: string[] = [];
-    for (const c of tier) if (await isUnique(conn, f, c.name)) ok.push(c.name);
-    if (ok.length === 1) return ok[0];
+    for (const c of tier) {
+      if (tier === tier3 && referencedBy.get(c.name)!.length === 0) continue;
+      if (await isUnique(conn, f, c.name)) ok.push(c.name);
+    }
+    if (ok.length === 1) {
+      if (tier === tier3) {
+        f.notes.push(
+          `primary key "${ok[0]}": unique here, and repeated in ` +
+            `${referencedBy.get(ok[0])!.join(", ")}; check it`,
+        );
+      }
+      return ok[0];
+    }
     if (ok.length > 1) {
       f.notes.push(`primary key: several candidates (${ok.join(", ")}); pick one`);
       return undefined;
@@ -260,8 +319,7 @@ async function inferTimeColumn(conn: DuckDBConnection, f: FileInfo): Promise<str
     let check: string | null = null;
     if (isDateType(c.type)) check = `count(${q}) = count(*)`;
     else if (isIntegerType(c.type) && /date|day/i.test(c.name)) {
-      check = `count(*) FILTER (WHERE ${q} BETWEEN 10000101 AND 99991231 AND ` +
-        `try_strptime(CAST(${q} AS VARCHAR), '%Y%m%d') IS NOT NULL) = count(*)`;
+      check = `${yyyymmddCount(q)} = count(*)`;
     }
     if (!check) continue;
     const [r] = await queryRows(conn, `SELECT ${check} AS ok FROM ${f.relation}`);
@@ -275,6 +333,54 @@ async function inferTimeColumn(conn: DuckDBConnection, f: FileInfo): Promise<str
     );
   }
   return undefined;
+}
+
+/** A column of fewer distinct values is matched to a key by values only when its name says which. */
+export const MIN_VALUE_KEYS = 20;
+
+/** SQL counting the rows whose integer `q` (quoted) is a valid 8-digit YYYYMMDD date. */
+function yyyymmddCount(q: string): string {
+  return `count(*) FILTER (WHERE ${q} BETWEEN 10000101 AND 99991231 AND ` +
+    `try_strptime(CAST(${q} AS VARCHAR), '%Y%m%d') IS NOT NULL)`;
+}
+
+/**
+ * The integer columns among `cols` named like dates (`dob`, `…date…`,
+ * `…day…`, `…birth…`) whose non-null values are all YYYYMMDD dates: those
+ * are `timestamp` features (calendar fields, age), not numbers. A column
+ * mostly of dates (tennis birth dates like 18890000) stays numerical, with
+ * a note, as the loader rejects a timestamp that is not a date.
+ */
+async function dateFeatures(
+  conn: DuckDBConnection,
+  f: FileInfo,
+  cols: readonly DuckColumn[],
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const c of cols) {
+    if (!isIntegerType(c.type) || !/date|day|birth|^dob$|_dob$/i.test(c.name)) continue;
+    const q = quoteIdent(c.name);
+    const [r] = await queryRows(
+      conn,
+      `SELECT count(${q}) AS nn, ${yyyymmddCount(q)} AS ok FROM ${f.relation}`,
+    );
+    const nn = Number(r.nn), ok = Number(r.ok);
+    if (nn > 0 && ok === nn) out.add(c.name);
+    else if (nn > 0 && ok >= 0.9 * nn) {
+      const [bad] = await queryRows(
+        conn,
+        `SELECT ${q} AS v FROM ${f.relation} WHERE ${q} IS NOT NULL AND NOT ` +
+          `(${q} BETWEEN 10000101 AND 99991231 AND ` +
+          `try_strptime(CAST(${q} AS VARCHAR), '%Y%m%d') IS NOT NULL) LIMIT 1`,
+      );
+      f.notes.push(
+        `"${c.name}" holds YYYYMMDD dates, but ${plural(nn - ok, "value")} ` +
+          `${nn - ok === 1 ? "is" : "are"} not (${bad.v}); left numerical (a timestamp ` +
+          `column must hold dates only)`,
+      );
+    }
+  }
+  return out;
 }
 
 /** The normalised names a column referencing `parent` may have. */
@@ -311,7 +417,11 @@ async function inferForeignKeys(
       f.notes.push(`foreign key "${c.name}": could reference ${list}; pick one`);
       continue;
     }
-    if (matches.length === 0) continue;
+    if (matches.length === 0) {
+      const byValues = await valueForeignKey(conn, f, c, parents);
+      if (byValues) out.push(byValues);
+      continue;
+    }
     const p = matches[0];
     const share = await containedShare(conn, f, c, p);
     if (share >= 0.95) out.push({ column: c.name, table: p.table });
@@ -323,6 +433,60 @@ async function inferForeignKeys(
     }
   }
   return out;
+}
+
+/** Integer or text: the kind of key a DuckDB type can hold, or null. */
+function keyKind(type: string): "int" | "text" | null {
+  return isIntegerType(type) ? "int" : type === "VARCHAR" ? "text" : null;
+}
+
+/**
+ * A foreign key for `c` found by its values (see the module doc), or null;
+ * notes say what was guessed or why nothing was.
+ */
+async function valueForeignKey(
+  conn: DuckDBConnection,
+  f: FileInfo,
+  c: DuckColumn,
+  parents: readonly FileInfo[],
+): Promise<ForeignKey | null> {
+  const kind = keyKind(c.type);
+  const n = norm(c.name);
+  const named = (p: FileInfo) =>
+    [norm(p.table), singular(norm(p.table))].some((w) => w.length >= 3 && n.includes(w));
+  if (!kind) return null;
+  // A key-like name may reference any table; another name only the tables it names.
+  const idLike = looksLikeId(c.name);
+  // Unique values under a name naming no table: a row number or a code of its own.
+  if (!parents.some(named) && await isUnique(conn, f, c.name, true)) return null;
+  const fits: FileInfo[] = [];
+  for (const p of parents) {
+    if (p === f || !(idLike || named(p))) continue;
+    const pk = p.columns.find((x) => x.name === p.primaryKey)!;
+    if (keyKind(pk.type) !== kind) continue;
+    if (await containedShare(conn, f, c, p) >= 0.95) fits.push(p);
+  }
+  if (fits.length === 0) return null;
+  const namedFits = fits.filter(named);
+  let pick: FileInfo | undefined;
+  if (namedFits.length === 1) pick = namedFits[0];
+  else if (fits.length === 1 && namedFits.length === 0) {
+    const q = quoteIdent(c.name);
+    const [r] = await queryRows(conn, `SELECT count(DISTINCT ${q}) AS d FROM ${f.relation}`);
+    if (Number(r.d) >= MIN_VALUE_KEYS) pick = fits[0];
+  }
+  if (!pick) {
+    const list = fits.map((p) => `${p.table}.${p.primaryKey}`).join(", ");
+    f.notes.push(
+      `"${c.name}" may be a foreign key: its values are among the keys of ${list}; ` +
+        `add the one it references under foreign_keys`,
+    );
+    return null;
+  }
+  f.notes.push(
+    `foreign key "${c.name}" -> ${pick.table}: found by its values (names do not match); check it`,
+  );
+  return { column: c.name, table: pick.table };
 }
 
 /** Share of the non-null rows of `c` whose value is a primary key of `p`. */

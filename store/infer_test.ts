@@ -3,7 +3,7 @@ import { inferSchema, inferSchemaDetailed, inferSchemaYaml, writeSchemaFile } fr
 import { parseSchema } from "./schema.ts";
 import { Database } from "./database.ts";
 import type { Schema, TableSchema } from "./types.ts";
-import { F1_DIR, withDir } from "./test_util.ts";
+import { F1_DIR, sharedData, withDir } from "./test_util.ts";
 
 function table(s: Schema, name: string): TableSchema {
   const t = s.tables.find((x) => x.name === name);
@@ -172,4 +172,137 @@ Deno.test("time_from is proposed only when unambiguous, through chains, with not
       db.close();
     }
   });
+});
+
+Deno.test("foreign keys by values: key-like names, names holding a table's name, ambiguity noted", async () => {
+  const players = Array.from({ length: 30 }, (_, i) => `${100 + i},p${i}`).join("\n");
+  const matches = Array.from(
+    { length: 40 },
+    (_, i) => `${i},${100 + (i % 30)},${100 + ((i + 7) % 30)}`,
+  )
+    .join("\n");
+  await withDir({
+    "players.csv": `player_id,name\n${players}\n`,
+    "matches.csv": `match_id,winner_id,loser_id\n${matches}\n`,
+    "rankings.csv": "player,rank\n100,1\n101,2\n102,3\n",
+    "genres.csv": "genre_id,name\n1,a\n2,b\n3,c\n4,d\n",
+    "moods.csv": "mood_id,name\n1,a\n2,b\n3,c\n",
+    // small values fit genres and moods: left to the user; wrong kind (text) never fits
+    "songs.csv": "song_id,TagId,code_id,key_id\n1,1,x,1\n2,2,y,2\n3,1,z,3\n",
+    // few distinct values and only one table they fit: noted, not taken without a name
+    "plays.csv": "play_id,ref_id\n1,100\n2,101\n3,100\n",
+  }, async (dir) => {
+    const { schema, notes } = await inferSchemaDetailed(dir);
+    assert.deepEqual(table(schema, "matches").foreignKeys, [
+      { column: "winner_id", table: "players" },
+      { column: "loser_id", table: "players" },
+    ]);
+    assert.deepEqual(notes.matches, [
+      'foreign key "winner_id" -> players: found by its values (names do not match); check it',
+      'foreign key "loser_id" -> players: found by its values (names do not match); check it',
+    ]);
+    assert.deepEqual(table(schema, "rankings").foreignKeys, [{
+      column: "player",
+      table: "players",
+    }]);
+    assert.equal(table(schema, "rankings").columns.find((c) => c.name === "player")?.stype, "id");
+    assert.deepEqual(table(schema, "songs").foreignKeys, []); // key_id: unique, a row number
+    assert.deepEqual(notes.songs, [
+      '"TagId" may be a foreign key: its values are among the keys of genres.genre_id, ' +
+      "matches.match_id, moods.mood_id, plays.play_id; add the one it references under foreign_keys",
+    ]);
+    assert.deepEqual(table(schema, "plays").foreignKeys, []);
+    assert.deepEqual(notes.plays, [
+      '"ref_id" may be a foreign key: its values are among the keys of players.player_id; ' +
+      "add the one it references under foreign_keys",
+    ]);
+  });
+});
+
+Deno.test("primary keys repeated in other files; row numbers every file has are not keys", async () => {
+  await withDir({
+    "tournaments.csv": "key_id,tourney_id,name\n1,T-1,a\n2,T-2,b\n",
+    "matches.csv": "key_id,match_id,tourney_id\n1,M-1,T-1\n2,M-2,T-1\n3,M-3,T-2\n",
+    // unique here, repeated in members: but it names the users table, so it is users' key
+    "profiles.csv": "user_id,bio\n1,x\n2,y\n",
+    "users.csv": "user_id,name\n1,a\n2,b\n",
+    "members.csv": "member_no,user_id\n1,1\n2,1\n",
+  }, async (dir) => {
+    const { schema, notes } = await inferSchemaDetailed(dir);
+    assert.equal(table(schema, "tournaments").primaryKey, "tourney_id");
+    assert.deepEqual(notes.tournaments, [
+      'primary key "tourney_id": unique here, and repeated in matches; check it',
+    ]);
+    assert.equal(table(schema, "matches").primaryKey, "match_id");
+    assert.deepEqual(table(schema, "matches").foreignKeys, [
+      { column: "tourney_id", table: "tournaments" },
+    ]);
+    assert.equal(table(schema, "profiles").primaryKey, undefined);
+    assert.deepEqual(table(schema, "profiles").foreignKeys, [{
+      column: "user_id",
+      table: "users",
+    }]);
+    assert.equal(table(schema, "users").primaryKey, "user_id");
+  });
+});
+
+Deno.test("integer YYYYMMDD columns named like dates are timestamp features", async () => {
+  await withDir({
+    "people.csv": "id,dob,birth_day,height\n" +
+      Array.from(
+        { length: 200 },
+        (_, i) => `${i},${1800 + i}0315,${i === 0 ? "19890000" : `${1800 + i}1231`},${150 + i}`,
+      )
+        .join("\n") +
+      "\n",
+    "odd.csv": "id,start_day\n1,20200101\n2,20200199\n3,20200102\n4,20200198\n",
+  }, async (dir) => {
+    const schema = await inferSchema(dir);
+    const stype = (t: string, c: string) =>
+      table(schema, t).columns.find((x) => x.name === c)?.stype;
+    assert.equal(stype("people", "dob"), "timestamp");
+    assert.equal(stype("people", "birth_day"), "numerical"); // one month-less date in 200
+    assert.equal(stype("people", "height"), "numerical");
+    assert.equal(stype("odd", "start_day"), "numerical"); // half of it is not a date
+    const db = await Database.open(dir, schema);
+    db.close();
+  });
+});
+
+Deno.test("the shared databases: tennis, chinook and worldcup keys as a user would draw them", async () => {
+  const tennis = await inferSchemaDetailed(sharedData("tennis_atp"));
+  const t = tennis.schema;
+  assert.equal(table(t, "players").primaryKey, "player_id");
+  assert.equal(table(t, "tournaments").primaryKey, "tourney_id");
+  assert.deepEqual(table(t, "matches").foreignKeys.map((f) => `${f.column}->${f.table}`), [
+    "tourney_id->tournaments",
+    "winner_id->players",
+    "loser_id->players",
+  ]);
+  assert.equal(table(t, "matches").timeColumn, "tourney_date");
+  assert.deepEqual(table(t, "rankings").foreignKeys, [{ column: "player", table: "players" }]);
+  assert.equal(table(t, "players").columns.find((c) => c.name === "dob")?.stype, "numerical");
+  assert.match(
+    tennis.notes.players.join("\n"),
+    /"dob" holds YYYYMMDD dates, but 102 values are not/,
+  );
+  const chinook = await inferSchemaDetailed(sharedData("chinook"));
+  assert.deepEqual(table(chinook.schema, "InvoiceLine").foreignKeys.map((f) => f.table), [
+    "Invoice",
+    "Track",
+  ]);
+  assert.equal(table(chinook.schema, "InvoiceLine").timeFrom, "InvoiceId");
+  assert.deepEqual(table(chinook.schema, "Customer").foreignKeys, []); // SupportRepId: a note
+  assert.match(
+    chinook.notes.Customer.join("\n"),
+    /"SupportRepId" may be a foreign key: .*Employee/,
+  );
+  const wc = await inferSchemaDetailed(sharedData("worldcup"));
+  // key_id is a row number in all 27 files: never a key
+  assert.ok(wc.schema.tables.every((x) => x.primaryKey !== "key_id"));
+  assert.deepEqual(
+    table(wc.schema, "team_appearances").foreignKeys.find((f) => f.column === "opponent_id"),
+    { column: "opponent_id", table: "teams" },
+  );
+  assert.equal(table(wc.schema, "matches").primaryKey, "match_id");
 });

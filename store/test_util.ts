@@ -10,6 +10,11 @@ import { Database, type OpenOptions } from "./database.ts";
 /** The f1 data set beside the project (tests read it, never copy it). */
 export const F1_DIR = new URL("../../shared/data/f1", import.meta.url).pathname;
 
+/** The shared data sets beside the project, by name (tests read them, never copy them). */
+export function sharedData(name: "f1" | "tennis_atp" | "chinook" | "worldcup"): string {
+  return new URL(`../../shared/data/${name}`, import.meta.url).pathname;
+}
+
 /** Writes `files` (name → content) into a new temporary folder and returns its path. */
 export async function tempDir(files: Record<string, string>): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "fanout_store_" });

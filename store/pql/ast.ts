@@ -73,7 +73,7 @@ export interface Window {
   pos: number;
 }
 
-/** `AGG(T.col [WHERE filter], start, end[, unit])`. */
+/** `AGG(T.col [VIA fk] [WHERE filter], start, end[, unit])`. */
 export interface Aggregate {
   /** Node kind. */
   kind: "aggregate";
@@ -81,6 +81,13 @@ export interface Aggregate {
   agg: AggName;
   /** Aggregated column (`*` only for COUNT). */
   ref: ColumnRef;
+  /**
+   * `VIA fk`: the foreign key of the aggregated table to follow to the entity
+   * table, needed when it has several (`COUNT(matches.* VIA winner_id, 0, 90)`).
+   * `table` is absent when the column is written bare; when written, the parser
+   * has checked it names the aggregated table (case-insensitively).
+   */
+  via?: ColumnRef;
   /** Row filter on the rows of the aggregated table. */
   where?: BoolExpr;
   /** Window relative to the anchor time. */

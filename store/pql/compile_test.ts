@@ -8,7 +8,10 @@ import {
   memoryDatabase,
   SHOP_SCHEMA as SCHEMA,
   SHOP_TYPES as TYPES,
+  TRANSFERS_TABLE,
+  TRANSFERS_TYPES,
 } from "./test_db.ts";
+import type { Schema } from "../types.ts";
 
 /** 2024-01-20T00:00:00Z: month windows cross the end of January and February. */
 const BASE = Date.UTC(2024, 0, 20) / 1000;
@@ -277,6 +280,154 @@ Deno.test("windows are (anchor + start, anchor + end]; FIRST/LAST break time tie
       [1, "de", BASE + 3 * 86400],
     ]);
     assert((await run("users.age")).every((r) => r.entity === 0), "NULL static label dropped");
+  } finally {
+    db.close();
+  }
+});
+
+/** The shop plus `transfers`, with two foreign keys to users (`src`, `dst`). */
+const VIA_SCHEMA: Schema = { tables: [...SCHEMA.tables, TRANSFERS_TABLE] };
+const VIA_TYPES = { ...TYPES, transfers: TRANSFERS_TYPES };
+
+/** Transfers among three users, so that following `src` or `dst` gives different answers. */
+function transfers(): RefData {
+  const d = (day: number) => BASE + day * 86400;
+  const t = (
+    tid: number,
+    src: number | null,
+    dst: number,
+    day: number,
+    amount: number,
+    kind: string,
+  ) => ({
+    tid,
+    src,
+    dst,
+    at: d(day),
+    amount,
+    kind,
+  });
+  return {
+    users: [
+      { id: 10, signup: d(-30), age: 20, country: "fr" },
+      { id: 11, signup: d(-30), age: 30, country: "de" },
+      { id: 12, signup: d(-30), age: 40, country: "us" },
+    ],
+    orders: [],
+    items: [],
+    visits: [],
+    transfers: [
+      t(0, 10, 11, 1, 5, "a"),
+      t(1, 10, 12, 2, 3, "b"),
+      t(2, 11, 10, 2, 7, "a"),
+      t(3, 12, 10, 5, 1, "a"),
+      t(4, 10, 10, 3, 2, "b"), // to oneself: counted both ways
+      t(5, 11, 12, -3, 4, "a"),
+      t(6, null, 11, 1, 9, "a"),
+    ],
+  };
+}
+
+Deno.test("VIA: the SQL follows the chosen foreign key, as the brute-force evaluation does", async () => {
+  const db = await memoryDatabase(VIA_SCHEMA, VIA_TYPES);
+  try {
+    const data = transfers();
+    await db.load(data);
+    const anchors: Anchor[] = [{ time: BASE, split: 0 }, { time: BASE + 2 * 86400, split: 1 }];
+    const queries = [
+      "PREDICT COUNT(transfers.* VIA $, 0, 7) FOR EACH users.id",
+      "PREDICT SUM(transfers.amount VIA transfers.$ WHERE transfers.kind = 'a', 0, 7) > 6 " +
+      "FOR EACH users.id",
+      "PREDICT LIST_DISTINCT(transfers.dst VIA $, 0, 7) FOR EACH users.id",
+      "PREDICT users.age FOR EACH users.id WHERE COUNT(transfers.* VIA $, -7, 0) > 0",
+      "PREDICT COUNT(transfers.* VIA $ WHERE amount > 2, 0, 7) FOR EACH users.id " +
+      "WHERE SUM(transfers.amount VIA $, -7, 0) >= 4",
+    ];
+    for (const text of queries) {
+      const want: Record<string, RefRow[]> = {};
+      for (const fk of ["src", "dst"]) {
+        const q = resolveQuery(text.replaceAll("$", fk), VIA_SCHEMA);
+        assert(q.aggregates.every((g) => g.fk === fk), text);
+        want[fk] = evaluateReference(q, data, anchors);
+        const diff = sameRows(await runSql(db, compileQuery(q, anchors)), want[fk]);
+        if (diff) throw new Error(`${text.replaceAll("$", fk)}\n${diff}`);
+      }
+      assert(JSON.stringify(want.src) !== JSON.stringify(want.dst), `same rows both ways: ${text}`);
+    }
+    // Hand-checked: at BASE, (d0, d7] holds transfers 0-4 and 6 (src NULL, never matched).
+    const count = (fk: string) =>
+      evaluateReference(
+        resolveQuery(`PREDICT COUNT(transfers.* VIA ${fk}, 0, 7) FOR EACH users.id`, VIA_SCHEMA),
+        data,
+        [{ time: BASE, split: 0 }],
+      ).map((r) => r.label);
+    assertEquals(count("src"), [3, 1, 1]);
+    assertEquals(count("dst"), [3, 2, 1]);
+  } finally {
+    db.close();
+  }
+});
+
+/** The random shop plus random transfers among its users (dangling and NULL keys included). */
+const viaDataArb: fc.Arbitrary<RefData> = dataArb.chain((d) => {
+  const key = nullable(fc.integer({ min: 0, max: d.users.length }));
+  return fc.array(
+    fc.record({
+      src: key,
+      dst: key,
+      at: times,
+      amount: nullable(fc.integer({ min: -5, max: 20 })),
+      kind: nullable(fc.constantFrom("a", "b")),
+    }),
+    { maxLength: 30, size: "max" },
+  ).map((ts) => ({
+    ...d,
+    transfers: ts.map((t, i) => ({ tid: i, ...t } as Record<string, Value>)),
+  }));
+});
+const viaFk = fc.constantFrom("src", "dst", "transfers.src", "TRANSFERS.dst");
+const transferFilter = fc.option(
+  fc.constantFrom("kind = 'a'", "amount > 3", "transfers.kind IS NULL OR amount <= 0")
+    .map((f) => ` WHERE ${f}`),
+  { nil: "" },
+);
+const viaTargetArb = fc.oneof(
+  fc.tuple(viaFk, transferFilter, futureWindow, numericCompare)
+    .map(([v, f, w, cmp]) => `COUNT(transfers.* VIA ${v}${f}, ${w})${cmp}`),
+  fc.tuple(fc.constantFrom("SUM", "MAX"), viaFk, transferFilter, futureWindow)
+    .map(([a, v, f, w]) => `${a}(transfers.amount VIA ${v}${f}, ${w})`),
+  fc.tuple(viaFk, futureWindow).map(([v, w]) => `LAST(transfers.kind VIA ${v}, ${w})`),
+  fc.tuple(fc.constantFrom("src", "dst"), viaFk, transferFilter, futureWindow)
+    .map(([c, v, f, w]) => `LIST_DISTINCT(transfers.${c} VIA ${v}${f}, ${w})`),
+  fc.constant("users.age"),
+);
+const viaEntityFilter = fc.option(
+  fc.tuple(viaFk, pastWindow, cmpOp, fc.integer({ min: 0, max: 2 }))
+    .map(([v, w, op, n]) => ` WHERE COUNT(transfers.* VIA ${v}, ${w}) ${op} ${n}`),
+  { nil: "" },
+);
+
+Deno.test("VIA: compiled SQL matches the brute-force evaluation on random transfers", async () => {
+  const db = await memoryDatabase(VIA_SCHEMA, VIA_TYPES);
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        viaDataArb,
+        viaTargetArb,
+        viaEntityFilter,
+        anchorsArb,
+        async (data, target, filter, anchors) => {
+          const text = `PREDICT ${target} FOR EACH users.id${filter}`;
+          const q = resolveQuery(text, VIA_SCHEMA);
+          await db.load(data);
+          const got = await runSql(db, compileQuery(q, anchors));
+          const want = evaluateReference(q, data, anchors);
+          const diff = sameRows(got, want);
+          if (diff) throw new Error(`${text}\n${diff}`);
+        },
+      ),
+      { numRuns: 100 },
+    );
   } finally {
     db.close();
   }

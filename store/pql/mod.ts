@@ -4,7 +4,10 @@
  * compiled to DuckDB SQL that produces training rows (compile.ts).
  * store/training_table.ts schedules the anchors and builds the
  * `TrainingTable`; reference.ts is the brute-force evaluator the tests check
- * the SQL against.
+ * the SQL against. An aggregate `AGG(T.col [VIA fk] [WHERE filter], start,
+ * end[, unit])` runs over the rows of a child table `T` of the entity table;
+ * `VIA fk` picks the foreign key to follow when `T` has several to it
+ * (`COUNT(matches.* VIA winner_id, 0, 90)`).
  *
  * ```ts
  * const q = resolveQuery("PREDICT COUNT(orders.*, 0, 30) > 0 FOR EACH users.id", schema);

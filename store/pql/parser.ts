@@ -4,7 +4,8 @@
  * ```text
  * query     := PREDICT target FOR EACH ident '.' ident [WHERE boolExpr]
  * target    := (aggregate | ident '.' ident) [cmpOp literal]
- * aggregate := AGG '(' ident '.' ('*' | ident) [WHERE boolExpr] ',' number ',' number [',' unit] ')'
+ * aggregate := AGG '(' ident '.' ('*' | ident) [VIA [ident '.'] ident] [WHERE boolExpr]
+ *              ',' number ',' number [',' unit] ')'
  * boolExpr  := andExpr (OR andExpr)*
  * andExpr   := notExpr (AND notExpr)*
  * notExpr   := NOT notExpr | '(' boolExpr ')' | atom
@@ -15,9 +16,12 @@
  * unit      := DAYS | HOURS | MONTHS (singular accepted)
  * ```
  *
- * Keywords are case-insensitive. Inside an aggregate's row filter a column may
- * be written without its table (it then belongs to the aggregated table), and
- * aggregates are not allowed there. Errors are `PqlError`s that name the
+ * Keywords are case-insensitive. `VIA` names the foreign key of the
+ * aggregated table to follow to the entity table (needed when there are
+ * several, e.g. `COUNT(matches.* VIA winner_id, 0, 90)`); it may be qualified
+ * with the aggregated table only. Inside an aggregate's row filter a column
+ * may be written without its table (it then belongs to the aggregated table),
+ * and aggregates are not allowed there. Errors are `PqlError`s that name the
  * position and what was expected, e.g. `PQL error at 1:23: expected ',' after
  * window start, found 'days'`.
  *
@@ -119,12 +123,20 @@ class Parser {
     if (ref.column === "*" && agg !== "COUNT") {
       this.fail(ref.columnPos, `'*' is only allowed in COUNT; ${agg} needs a column`);
     }
+    let via: ColumnRef | undefined;
+    if (this.isKeyword("VIA")) {
+      this.i++;
+      via = this.via(ref);
+    }
     let where: BoolExpr | undefined;
     if (this.isKeyword("WHERE")) {
       this.i++;
       where = this.boolExpr(true);
     }
-    this.expect(",", where ? "after the row filter" : "after the aggregated column");
+    this.expect(
+      ",",
+      where ? "after the row filter" : via ? "after the VIA column" : "after the aggregated column",
+    );
     const startTok = this.peek();
     const start = this.signedNumber("as window start");
     this.expect(",", "after window start");
@@ -140,7 +152,40 @@ class Parser {
     }
     this.expect(")", `to close ${agg}(`);
     const window: Window = { start, end, unit, pos: startTok.pos };
-    return { kind: "aggregate", agg, ref, where, window, pos: nameTok.pos };
+    return { kind: "aggregate", agg, ref, via, where, window, pos: nameTok.pos };
+  }
+
+  /** The column after VIA: `fk` or `T.fk`, `T` the aggregated table of `ref`. */
+  private via(ref: ColumnRef): ColumnRef {
+    const first = this.peek();
+    // An unquoted WHERE right after VIA starts the row filter (the column is missing),
+    // unless it is itself followed by what may follow a column named "where".
+    const missing = first.kind !== "ident" ||
+      (this.isKeyword("WHERE") && this.tokens[this.i + 1].kind !== "." &&
+        this.tokens[this.i + 1].kind !== "," && !this.isKeyword("WHERE", 1));
+    if (missing) this.expected("a column name after VIA");
+    this.i++;
+    if (this.peek().kind !== ".") {
+      return { kind: "column", column: first.text, pos: first.pos, columnPos: first.pos };
+    }
+    this.i++;
+    const col = this.peek();
+    if (col.kind !== "ident") this.expected(`a column name after '${first.text}.'`);
+    this.i++;
+    if (first.text.toLowerCase() !== ref.table!.toLowerCase()) {
+      this.fail(
+        first.pos,
+        `VIA takes a foreign key of the aggregated table '${ref.table}', ` +
+          `found '${first.text}.${col.text}'`,
+      );
+    }
+    return {
+      kind: "column",
+      table: first.text,
+      column: col.text,
+      pos: first.pos,
+      columnPos: col.pos,
+    };
   }
 
   /** `table.column`, `table.*`, or (when `bare`) just `column`. */

@@ -98,6 +98,47 @@ Deno.test("parses a static target and an entity filter with precedence NOT > AND
   );
 });
 
+Deno.test("VIA names the foreign key: bare or qualified, before the row filter, in filters too", () => {
+  const bare = parseQuery("PREDICT COUNT(matches.* VIA winner_id, 0, 90) > 0 FOR EACH players.id");
+  const a = bare.target.expr as Aggregate;
+  assertEquals(a.via, { kind: "column", column: "winner_id", pos: 28, columnPos: 28 });
+  const q = parseQuery(
+    "PREDICT sum(matches.minutes via MATCHES.loser_id WHERE matches.surface = 'Clay', 0, 30) " +
+      "FOR EACH players.id WHERE COUNT(matches.* Via winner_id, -365, 0) > 0",
+  );
+  const t = q.target.expr as Aggregate;
+  assertEquals(t.via, {
+    kind: "column",
+    table: "MATCHES",
+    column: "loser_id",
+    pos: 32,
+    columnPos: 40,
+  });
+  assertEquals(shape(t.where), {
+    kind: "compare",
+    left: { kind: "column", table: "matches", column: "surface" },
+    op: "=",
+    right: { kind: "string", value: "Clay" },
+  });
+  const f = (q.where as { left: Aggregate }).left;
+  assertEquals(shape(f.via), { kind: "column", column: "winner_id" });
+  // VIA is a keyword only right after the aggregated column: columns may be called via or where.
+  const odd = parseQuery("PREDICT COUNT(t.via VIA where WHERE via = 1, 0, 1) FOR EACH u.id")
+    .target.expr as Aggregate;
+  assertEquals([odd.ref.column, odd.via?.column], ["via", "where"]);
+  assertEquals(shape(odd.where), {
+    kind: "compare",
+    left: { kind: "column", column: "via" },
+    op: "=",
+    right: { kind: "number", value: 1 },
+  });
+  // Without VIA the field is absent.
+  assertEquals(
+    (parseQuery("PREDICT COUNT(t.*, 0, 1) FOR EACH u.id").target.expr as Aggregate).via,
+    undefined,
+  );
+});
+
 Deno.test("keywords are matched by text only where expected: a column may be called 'first'", () => {
   const q = parseQuery("PREDICT FIRST(t.first, 0, 1) FOR EACH count.id");
   assertEquals((q.target.expr as Aggregate).ref.column, "first");
@@ -191,6 +232,34 @@ Deno.test("every parse error has a message", () => {
       "1:26: expected a time unit (days, hours or months), found 'weeks'",
     ],
     ["PREDICT COUNT(t.*, 0, 1 FOR EACH u.id", "1:25: expected ')' to close COUNT(, found 'FOR'"],
+    [
+      "PREDICT COUNT(t.* VIA, 0, 1) FOR EACH u.id",
+      "1:22: expected a column name after VIA, found ','",
+    ],
+    [
+      "PREDICT COUNT(t.* VIA WHERE t.x = 1, 0, 1) FOR EACH u.id",
+      "1:23: expected a column name after VIA, found 'WHERE'",
+    ],
+    [
+      "PREDICT COUNT(t.* VIA 'a', 0, 1) FOR EACH u.id",
+      "1:23: expected a column name after VIA, found 'a' (a string)",
+    ],
+    [
+      "PREDICT COUNT(t.* VIA u.fk, 0, 1) FOR EACH u.id",
+      "1:23: VIA takes a foreign key of the aggregated table 't', found 'u.fk'",
+    ],
+    [
+      "PREDICT COUNT(t.* VIA t.*, 0, 1) FOR EACH u.id",
+      "1:25: expected a column name after 't.', found '*'",
+    ],
+    [
+      "PREDICT COUNT(t.* VIA fk 0, 1) FOR EACH u.id",
+      "1:26: expected ',' after the VIA column, found '0'",
+    ],
+    [
+      "PREDICT COUNT(t.* WHERE x = 1 VIA fk, 0, 1) FOR EACH u.id",
+      "1:31: expected ',' after the row filter, found 'VIA'",
+    ],
     ["PREDICT COUNT(, 0, 1) FOR EACH u.id", "1:15: expected a table name inside COUNT(, found ','"],
     ["PREDICT age FOR EACH u.id", "1:13: expected '.' after table name 'age', found 'FOR'"],
     ["PREDICT u.) FOR EACH u.id", "1:11: expected a column name after 'u.', found ')'"],

@@ -3,10 +3,12 @@
  *
  * Rules (Kumo-like):
  * - `FOR EACH E.K`: `E` is a table and `K` its primary key.
- * - An aggregate `AGG(T.col, start, end[, unit])` runs over the rows of a table
- *   `T` with exactly one foreign key to `E` (a direct child of `E`), whose
+ * - An aggregate `AGG(T.col [VIA fk], start, end[, unit])` runs over the rows
+ *   of a table `T` with a foreign key to `E` (a direct child of `E`), whose
  *   foreign key equals the entity's key and whose time lies in
- *   `(anchor + start, anchor + end]`. `T` must have a time column. Target
+ *   `(anchor + start, anchor + end]`. `T` must have a time column. When `T`
+ *   has several foreign keys to `E`, `VIA fk` names the one to follow (it
+ *   must be one of them); without VIA that is an error. Target
  *   windows lie in the future (`0 <= start < end`), filter windows in the past
  *   (`start < end <= 0`); month windows take whole numbers.
  * - `SUM`, `AVG`, `MIN`, `MAX` need a numerical column; `FIRST` / `LAST` a
@@ -52,7 +54,7 @@ export interface ResolvedAggregate {
   agg: AggName;
   /** Aggregated table (a direct child of the entity table). */
   table: TableSchema;
-  /** Column of `table` that references the entity table. */
+  /** Column of `table` that references the entity table (the VIA column when given). */
   fk: string;
   /** Time column of `table`. */
   timeColumn: string;
@@ -120,6 +122,11 @@ function findName<T extends { name: string }>(items: readonly T[], name: string)
 }
 
 const NUMERIC_AGGS: readonly AggName[] = ["SUM", "AVG", "MIN", "MAX"];
+
+/** A name as PQL reads it back: bare when a plain identifier, else in double quotes. */
+function pqlName(name: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
+}
 
 class Resolver {
   private readonly aggregates: ResolvedAggregate[] = [];
@@ -248,11 +255,17 @@ class Resolver {
           (children.length ? `tables that do: ${children.join(", ")}` : "none does") + ")",
       );
     }
-    if (fks.length > 1) {
+    let fk = fks[0].column;
+    if (a.via) fk = this.via(a.via, table, fks.map((f) => f.column));
+    else if (fks.length > 1) {
+      const [first, ...rest] = fks.map((f) => pqlName(f.column));
+      const col = a.ref.column === "*" ? "*" : pqlName(a.ref.column);
       this.fail(
         a.ref.pos,
         `table '${table.name}' has several foreign keys to '${this.entity.name}' ` +
-          `(${fks.map((f) => f.column).join(", ")}); which one to follow is ambiguous`,
+          `(${fks.map((f) => f.column).join(", ")}); which one to follow is ambiguous: ` +
+          `write ${a.agg}(${pqlName(table.name)}.${col} VIA ${first}, ...)` +
+          rest.map((f) => ` or VIA ${f}`).join(""),
       );
     }
     let column: ColumnSchema | undefined;
@@ -292,7 +305,7 @@ class Resolver {
       id,
       agg: a.agg,
       table,
-      fk: fks[0].column,
+      fk,
       timeColumn: table.timeColumn,
       column,
       window: w,
@@ -301,6 +314,40 @@ class Resolver {
     this.aggregates.push(resolved);
     if (a.where) resolved.where = this.cond(a.where, table);
     return resolved;
+  }
+
+  /** The foreign key named by `VIA`: a column of `table` among `fks`, its keys to the entity. */
+  private via(via: ColumnRef, table: TableSchema, fks: string[]): string {
+    if (via.table !== undefined && this.table(via.table, via.pos) !== table) {
+      // The parser compares names case-insensitively; this catches two tables differing by case.
+      this.fail(
+        via.pos,
+        `VIA takes a foreign key of the aggregated table '${table.name}', ` +
+          `found '${via.table}.${via.column}'`,
+      );
+    }
+    const choices = `VIA takes a foreign key of '${table.name}' to entity table ` +
+      `'${this.entity.name}': ${fks.join(", ")}`;
+    const column = findName(table.columns, via.column);
+    if (!column) {
+      this.fail(
+        via.columnPos,
+        `unknown column '${via.column}' in table '${table.name}'; ${choices}` +
+          didYouMean(via.column, fks),
+      );
+    }
+    if (!fks.includes(column.name)) {
+      const other = table.foreignKeys.find((f) => f.column === column.name);
+      this.fail(
+        via.columnPos,
+        `'${table.name}.${column.name}' ` +
+          (other
+            ? `is a foreign key to '${other.table}', not to '${this.entity.name}'`
+            : "is not a foreign key") +
+          `; ${choices}`,
+      );
+    }
+    return column.name;
   }
 
   /** Resolves a condition; `rowTable` is set inside an aggregate's row filter. */

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import type { Schema } from "../types.ts";
 import { resolveQuery } from "./semantic.ts";
 import { PqlError } from "./lexer.ts";
-import { SHOP_SCHEMA } from "./test_db.ts";
+import { SHOP_SCHEMA, TRANSFERS_TABLE } from "./test_db.ts";
 
 /** The shop plus tables that exercise the errors. */
 const SCHEMA: Schema = {
@@ -14,17 +14,7 @@ const SCHEMA: Schema = {
       foreignKeys: [{ column: "user", table: "users" }],
       columns: [{ name: "user", stype: "id" }, { name: "msg", stype: "text" }],
     },
-    {
-      name: "transfers", // two foreign keys to users
-      file: "transfers.csv",
-      foreignKeys: [{ column: "src", table: "users" }, { column: "dst", table: "users" }],
-      timeColumn: "at",
-      columns: [
-        { name: "src", stype: "id" },
-        { name: "dst", stype: "id" },
-        { name: "at", stype: "timestamp" },
-      ],
-    },
+    TRANSFERS_TABLE, // two foreign keys to users
     {
       name: "reviews", // a foreign key to a table without a primary key
       file: "reviews.csv",
@@ -74,6 +64,28 @@ Deno.test("names resolve exactly or case-insensitively; the FK path and link tar
   ]);
   assertEquals([target.link?.table.name, target.link?.key], ["items", "iid"]);
   assertEquals([filter.table.name, filter.fk, filter.id], ["visits", "user", 1]);
+});
+
+Deno.test("VIA picks the foreign key to follow, bare or qualified, in targets and filters", () => {
+  const q = resolveQuery(
+    "PREDICT LIST_DISTINCT(transfers.dst via Transfers.SRC WHERE kind = 'a', 0, 7) " +
+      "FOR EACH users.id WHERE COUNT(transfers.* VIA dst, -7, 0) > 0 AND " +
+      "COUNT(orders.* VIA user, -7, 0) > 0",
+    SCHEMA,
+  );
+  assertEquals(q.task, "link");
+  assertEquals(
+    q.aggregates.map((g) => [g.table.name, g.fk]),
+    [["transfers", "src"], ["transfers", "dst"], ["orders", "user"]],
+  );
+  assertEquals(q.aggregates[0].link?.table.name, "users");
+  assert(q.aggregates[0].where, "the row filter after VIA is kept");
+  // Without VIA, a single foreign key is followed as before.
+  assertEquals(
+    resolveQuery("PREDICT COUNT(orders.*, 0, 7) FOR EACH users.id", SCHEMA)
+      .aggregates[0].fk,
+    "user",
+  );
 });
 
 Deno.test("comparison modes: numbers with numerical columns, text or numbers with the others", () => {
@@ -167,7 +179,32 @@ Deno.test("every semantic error has a message", () => {
     [
       `PREDICT COUNT(transfers.*, 0, 7) ${E}`,
       "1:15: table 'transfers' has several foreign keys to 'users' (src, dst); which one to " +
-      "follow is ambiguous",
+      "follow is ambiguous: write COUNT(transfers.* VIA src, ...) or VIA dst",
+    ],
+    [
+      `PREDICT users.age ${E} WHERE SUM(transfers.amount WHERE kind = 'a', -7, 0) > 1`,
+      "1:47: table 'transfers' has several foreign keys to 'users' (src, dst); which one to " +
+      "follow is ambiguous: write SUM(transfers.amount VIA src, ...) or VIA dst",
+    ],
+    [
+      `PREDICT COUNT(transfers.* VIA amount, 0, 7) ${E}`,
+      "1:31: 'transfers.amount' is not a foreign key; VIA takes a foreign key of 'transfers' " +
+      "to entity table 'users': src, dst",
+    ],
+    [
+      `PREDICT COUNT(orders.* VIA orders.item, 0, 7) ${E}`,
+      "1:35: 'orders.item' is a foreign key to 'items', not to 'users'; VIA takes a foreign key " +
+      "of 'orders' to entity table 'users': user",
+    ],
+    [
+      `PREDICT COUNT(transfers.* VIA sr, 0, 7) ${E}`,
+      "1:31: unknown column 'sr' in table 'transfers'; VIA takes a foreign key of 'transfers' " +
+      "to entity table 'users': src, dst (did you mean \"src\"?)",
+    ],
+    [
+      `PREDICT COUNT(transfers.* VIA src, 0, 7) FOR EACH items.iid`,
+      "1:15: table 'transfers' has no foreign key to entity table 'items'; aggregates need a " +
+      "table that references it directly (tables that do: orders)",
     ],
     [
       `PREDICT SUM(orders.status, 0, 7) ${E}`,

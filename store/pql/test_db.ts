@@ -9,7 +9,7 @@
  */
 
 import { DuckDBInstance } from "../deps.ts";
-import { ROW_COLUMN, type Schema } from "../types.ts";
+import { ROW_COLUMN, type Schema, type TableSchema } from "../types.ts";
 import { ident, sqlString } from "./compile.ts";
 import type { RefData, Value } from "./reference.ts";
 
@@ -171,4 +171,33 @@ export const SHOP_TYPES: Record<string, Record<string, string>> = {
   },
   items: { iid: "INTEGER", price: "DOUBLE" },
   visits: { vid: "INTEGER", user: "INTEGER", dur: "DOUBLE" },
+};
+
+/**
+ * Transfers between users: two foreign keys to `users` (`src` sends `amount` to
+ * `dst`), so aggregates over it from `users` need `VIA src` or `VIA dst`.
+ */
+export const TRANSFERS_TABLE: TableSchema = {
+  name: "transfers",
+  file: "transfers.csv",
+  primaryKey: "tid",
+  foreignKeys: [{ column: "src", table: "users" }, { column: "dst", table: "users" }],
+  timeColumn: "at",
+  columns: [
+    { name: "tid", stype: "id" },
+    { name: "src", stype: "id" },
+    { name: "dst", stype: "id" },
+    { name: "at", stype: "timestamp" },
+    { name: "amount", stype: "numerical" },
+    { name: "kind", stype: "categorical" },
+  ],
+};
+
+/** DuckDB types of `TRANSFERS_TABLE`. */
+export const TRANSFERS_TYPES: Record<string, string> = {
+  tid: "INTEGER",
+  src: "INTEGER",
+  dst: "INTEGER",
+  amount: "DOUBLE",
+  kind: "VARCHAR",
 };
