@@ -8,7 +8,7 @@ import { Split } from "../store/types.ts";
 import { DEFAULT_QUERY, generateSyntheticDb } from "./synthetic.ts";
 import { planToYaml } from "./plan.ts";
 import { suggestPlanExplained } from "./plan_suggest.ts";
-import { buildTable, openRunData, rowsOf } from "./train_setup.ts";
+import { buildTable, openRunData, pick, rowsOf } from "./train_setup.ts";
 import type { JobRecord, PlanRequest } from "./train_types.ts";
 
 /** The suggested plan for a database and query, as YAML (`fanout plan`). */
@@ -40,13 +40,16 @@ export async function planText(req: PlanRequest): Promise<string> {
     const { db, graph } = await openRunData(record, () => {});
     try {
       const { table } = await buildTable(db, record);
+      const train = rowsOf(table, Split.Train);
       const { plan, notes } = suggestPlanExplained({
         graph,
         schema: db.schema,
         seedType: table.entityTable,
         task: table.task,
         targetType: table.link?.targetTable,
-        trainRows: rowsOf(table, Split.Train).length,
+        trainRows: train.length,
+        seeds: pick(table.entity, train),
+        seedTimes: pick(table.anchorTime, train),
       });
       const header = [
         `Suggested plan for ${record.query ?? `table ${record.table?.path}`}`,

@@ -10,6 +10,11 @@
  * - **Fanouts** by degree: sampler/auto.ts `autoFanouts` for a budget of
  *   sampled nodes per seed (default {@link DEFAULT_BUDGET}): child→parent
  *   edges 1, the others proportional to their mean degree, halving per hop.
+ *   The budget is measured on the training seeds when given (`seeds` at
+ *   `seedTimes`, a spread sample of {@link CALIBRATION_SEEDS}): the
+ *   entities a query selects are seldom like random rows of their table
+ *   (tennis: 65k players, most without a tour-level match, against the
+ *   active players a query asks about).
  * - **Strategy**: `recency` with a 30-day half-life when any table has a
  *   time column, else `uniform`.
  * - **Loss and metric** by task: binary bce / auroc, regression l1 / mae,
@@ -30,6 +35,10 @@ import type { Schema, TaskType } from "../store/types.ts";
 import { autoFanouts } from "../sampler/auto.ts";
 import type { NumNeighbors } from "../sampler/config.ts";
 import { defaultPlan, type ModelPlan } from "./plan.ts";
+import { toTick } from "../store/ticks.ts";
+
+/** Training seeds the fanout budget is measured on (a spread sample of the training rows). */
+export const CALIBRATION_SEEDS = 256;
 
 /** Sampled nodes per seed that the suggested fanouts aim at. */
 export const DEFAULT_BUDGET = 256;
@@ -56,6 +65,10 @@ export interface SuggestPlanOptions {
   hops?: number;
   /** Link prediction: the target node type, also a seed type (the budget holds for it too). */
   targetType?: string;
+  /** Training seeds (dense ids of `seedType`), to measure the budget on; default random rows. */
+  seeds?: Int32Array;
+  /** Their anchor times (epoch seconds), with `seeds`. */
+  seedTimes?: ArrayLike<number>;
 }
 
 /** A suggested plan and why. */
@@ -81,6 +94,33 @@ export function seedDegree(graph: GraphStore | GraphData, seedType: string): num
   return count > 0 ? edges / count : 0;
 }
 
+/**
+ * Up to {@link CALIBRATION_SEEDS} of `opts.seeds` at evenly spaced positions, with their
+ * anchor ticks; undefined without seeds.
+ */
+function calibrationSeeds(
+  graph: GraphStore | GraphData,
+  opts: SuggestPlanOptions,
+): { seeds: Int32Array; seedTicks: Int32Array } | undefined {
+  const { seeds: all, seedTimes } = opts;
+  if (!all || all.length === 0) return undefined;
+  if (!seedTimes || seedTimes.length !== all.length) {
+    throw new Error(
+      `suggestPlan: seedTimes must give one time per seed (${all.length} seeds, ` +
+        `${seedTimes?.length ?? 0} times)`,
+    );
+  }
+  const data = "data" in graph ? graph.data : graph;
+  const m = Math.min(all.length, CALIBRATION_SEEDS);
+  const seeds = new Int32Array(m), seedTicks = new Int32Array(m);
+  for (let i = 0; i < m; i++) {
+    const r = Math.floor(((i + 0.5) * all.length) / m);
+    seeds[i] = all[r];
+    seedTicks[i] = toTick(data, seedTimes[r]);
+  }
+  return { seeds, seedTicks };
+}
+
 /** {@link suggestPlan} with a note per choice. */
 export function suggestPlanExplained(opts: SuggestPlanOptions): SuggestedPlan {
   const { graph, schema, seedType, task } = opts;
@@ -94,6 +134,7 @@ export function suggestPlanExplained(opts: SuggestPlanOptions): SuggestedPlan {
         `(${degree >= SPARSE_DEGREE ? ">=" : "<"} ${SPARSE_DEGREE})`,
     );
   }
+  const calibration = calibrationSeeds(graph, opts);
   let fanouts: NumNeighbors | undefined;
   while (!fanouts) {
     try {
@@ -101,6 +142,7 @@ export function suggestPlanExplained(opts: SuggestPlanOptions): SuggestedPlan {
         budget,
         hops,
         alsoSeedTypes: opts.targetType ? [opts.targetType] : [],
+        ...calibration,
       });
     } catch (e) {
       if (hops <= 1 || !/budget .* is too small/.test((e as Error).message)) throw e;
@@ -112,6 +154,7 @@ export function suggestPlanExplained(opts: SuggestPlanOptions): SuggestedPlan {
   }
   notes.push(
     `fanouts: auto for ${budget} sampled nodes per seed over ${hops} hops` +
+      (calibration ? `, measured on ${calibration.seeds.length} training seeds` : "") +
       (opts.targetType ? ` (${seedType} and ${opts.targetType} seeds)` : ""),
   );
   const plan = defaultPlan(task);

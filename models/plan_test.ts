@@ -5,6 +5,7 @@ import { Database } from "../store/database.ts";
 import { loadSchema } from "../store/schema.ts";
 import type { Schema } from "../store/types.ts";
 import { compileSampling } from "../sampler/config.ts";
+import { sampleBatch } from "../sampler/sample.ts";
 import {
   defaultPlan,
   mergePlan,
@@ -292,4 +293,81 @@ Deno.test("plan: the suggestion on the synthetic graph compiles with the sampler
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("plan: the fanout budget holds for the training seeds, not for random rows", () => {
+  // 1000 users, of which the first 10 have 100 transactions each (of 10 items); the rest none.
+  const users = 1000, busy = 10, per = 100, n = busy * per;
+  const graph = buildGraph({
+    nodes: [
+      {
+        name: "users",
+        count: users,
+        primaryKey: "uid",
+        keys: Int32Array.from({ length: users }, (_, i) => i),
+      },
+      {
+        name: "items",
+        count: 10,
+        primaryKey: "iid",
+        keys: Int32Array.from({ length: 10 }, (_, i) => i),
+      },
+      { name: "tx", count: n, times: Float64Array.from({ length: n }, (_, i) => 1e9 + i) },
+    ],
+    foreignKeys: [
+      {
+        table: "tx",
+        column: "uid",
+        parent: "users",
+        childRow: Int32Array.from({ length: n }, (_, i) => i),
+        parentRow: Int32Array.from({ length: n }, (_, i) => Math.floor(i / per)),
+      },
+      {
+        table: "tx",
+        column: "iid",
+        parent: "items",
+        childRow: Int32Array.from({ length: n }, (_, i) => i),
+        parentRow: Int32Array.from({ length: n }, (_, i) => i % 10),
+      },
+    ],
+  });
+  const base = {
+    graph,
+    schema: { tables: [] } as Schema,
+    seedType: "users",
+    task: "binary" as const,
+    budget: 32,
+  };
+  const fanout = (p: ModelPlan) => {
+    const cfg = compileSampling(graph, p.sampling.num_neighbors, p.sampling.strategy);
+    return cfg.fanout[0][cfg.edgeTypes.indexOf("users.uid->tx.uid")];
+  };
+  // Random rows: nearly all without transactions, so every transaction fits the budget.
+  assert.equal(fanout(suggestPlan({ ...base, hops: 1 })), per);
+  // The busy users as training seeds (twice each, at two anchor times).
+  const seeds = Int32Array.from({ length: 2 * busy }, (_, i) => i % busy);
+  const seedTimes = Float64Array.from(seeds, (_, i) => 1e9 + (i < busy ? n : n / 2));
+  const { plan, notes } = suggestPlanExplained({ ...base, hops: 1, seeds, seedTimes });
+  const k = fanout(plan);
+  assert.ok(k > 0 && k < per, `fanout ${k}`);
+  assert.match(notes.join("\n"), /measured on 20 training seeds/);
+  const cfg = compileSampling(graph, plan.sampling.num_neighbors, "uniform");
+  const out = sampleBatch(
+    graph.data,
+    cfg,
+    "users",
+    seeds,
+    Int32Array.from(seedTimes, (t) => graph.toTick(t)),
+    {
+      randomSeed: 0,
+      batchIndex: 0,
+    },
+  );
+  let total = 0;
+  for (const x of Object.values(out.nodes)) total += x.ids.length;
+  assert.ok((total - seeds.length) / seeds.length <= 32, `${total} nodes`);
+  assert.throws(
+    () => suggestPlan({ ...base, seeds, seedTimes: seedTimes.subarray(1) }),
+    /one time per seed/,
+  );
 });

@@ -220,6 +220,8 @@ async function prepare(job: TrainJob, o: Opened, res: Resources): Promise<Prepar
       task,
       targetType: table.link?.targetTable,
       trainRows: train.length,
+      seeds: pick(table.entity, train),
+      seedTimes: pick(table.anchorTime, train),
     });
     for (const n of suggested.notes) log(`plan: ${n}`);
     plan = mergePlan(suggested.plan, overrides);
