@@ -13,6 +13,7 @@
  * deno run -A cli.ts schema <data dir> [--out schema.yaml] [--overwrite true]
  * deno run -A cli.ts graph <data dir> --schema <file> [--out DIR]
  * deno run -A cli.ts info
+ * deno run -A cli.ts help                           # this list (also --help after any command)
  * ```
  *
  * @module
@@ -63,7 +64,8 @@ commands:
            fanout schema <dir> [--out <dir>/schema.yaml] [--overwrite true]
   graph    load a database, validate it, build and save its temporal graph
            fanout graph <dir> --schema <file> [--out <dir>/graph] [--dangling fail|drop]
-  info     describe the WebGPU adapter`;
+  info     describe the WebGPU adapter
+  help     this text (also --help or -h after any command)`;
 
 /**
  * Parses `--key value` pairs and the boolean `--key` flags in `booleans`; a
@@ -447,7 +449,11 @@ async function info(): Promise<void> {
 if (import.meta.main) {
   const [command, ...rest] = Deno.args;
   try {
-    if (command === "train") await train(rest);
+    if (
+      ["help", "--help", "-h"].includes(command) || rest.some((a) => a === "--help" || a === "-h")
+    ) {
+      console.log(USAGE);
+    } else if (command === "train") await train(rest);
     else if (command === "plan") await plan(rest);
     else if (command === "predict") await predictCmd(rest);
     else if (command === "schema") await schema(rest);
