@@ -53,6 +53,7 @@ import {
 import { columnStats, guessStype, looksLikeId } from "./stypes.ts";
 import { schemaToYaml } from "./schema.ts";
 import { plural } from "./messages.ts";
+import { timeExpr } from "./times.ts";
 
 /** A schema with the inference's notes (ambiguities), by table name. */
 export interface InferredSchema {
@@ -285,12 +286,15 @@ async function inferPrimaryKey(
     if (!looksLikeId(c.name) || n === "id" || tier1.includes(c) || tier2.includes(c)) return false;
     return !others.some((o) => stemNames(n.slice(0, -2), o.table));
   });
+  // Filled only when tiers 1 and 2 find nothing (one query per other file and candidate).
   const referencedBy = new Map<string, string[]>();
-  for (const c of tier3) referencedBy.set(c.name, await holders(norm(c.name)));
   for (const tier of [tier1, tier2, tier3]) {
     const ok: string[] = [];
     for (const c of tier) {
-      if (tier === tier3 && referencedBy.get(c.name)!.length === 0) continue;
+      if (tier === tier3) {
+        referencedBy.set(c.name, await holders(norm(c.name)));
+        if (referencedBy.get(c.name)!.length === 0) continue;
+      }
       if (await isUnique(conn, f, c.name)) ok.push(c.name);
     }
     if (ok.length === 1) {
@@ -319,7 +323,7 @@ async function inferTimeColumn(conn: DuckDBConnection, f: FileInfo): Promise<str
     let check: string | null = null;
     if (isDateType(c.type)) check = `count(${q}) = count(*)`;
     else if (isIntegerType(c.type) && /date|day/i.test(c.name)) {
-      check = `${yyyymmddCount(q)} = count(*)`;
+      check = `count(${timeExpr(c.name, c.type)}) = count(*)`;
     }
     if (!check) continue;
     const [r] = await queryRows(conn, `SELECT ${check} AS ok FROM ${f.relation}`);
@@ -338,12 +342,6 @@ async function inferTimeColumn(conn: DuckDBConnection, f: FileInfo): Promise<str
 /** A column of fewer distinct values is matched to a key by values only when its name says which. */
 export const MIN_VALUE_KEYS = 20;
 
-/** SQL counting the rows whose integer `q` (quoted) is a valid 8-digit YYYYMMDD date. */
-function yyyymmddCount(q: string): string {
-  return `count(*) FILTER (WHERE ${q} BETWEEN 10000101 AND 99991231 AND ` +
-    `try_strptime(CAST(${q} AS VARCHAR), '%Y%m%d') IS NOT NULL)`;
-}
-
 /**
  * The integer columns among `cols` named like dates (`dob`, `…date…`,
  * `…day…`, `…birth…`) whose non-null values are all YYYYMMDD dates: those
@@ -359,23 +357,19 @@ async function dateFeatures(
   const out = new Set<string>();
   for (const c of cols) {
     if (!isIntegerType(c.type) || !/date|day|birth|^dob$|_dob$/i.test(c.name)) continue;
-    const q = quoteIdent(c.name);
+    // The loader's own reading of the column as a time (null where it is not a date).
+    const q = quoteIdent(c.name), time = timeExpr(c.name, c.type);
     const [r] = await queryRows(
       conn,
-      `SELECT count(${q}) AS nn, ${yyyymmddCount(q)} AS ok FROM ${f.relation}`,
+      `SELECT count(${q}) AS nn, count(${time}) AS ok, ` +
+        `min(${q}) FILTER (WHERE ${time} IS NULL) AS bad FROM ${f.relation}`,
     );
     const nn = Number(r.nn), ok = Number(r.ok);
     if (nn > 0 && ok === nn) out.add(c.name);
     else if (nn > 0 && ok >= 0.9 * nn) {
-      const [bad] = await queryRows(
-        conn,
-        `SELECT ${q} AS v FROM ${f.relation} WHERE ${q} IS NOT NULL AND NOT ` +
-          `(${q} BETWEEN 10000101 AND 99991231 AND ` +
-          `try_strptime(CAST(${q} AS VARCHAR), '%Y%m%d') IS NOT NULL) LIMIT 1`,
-      );
       f.notes.push(
         `"${c.name}" holds YYYYMMDD dates, but ${plural(nn - ok, "value")} ` +
-          `${nn - ok === 1 ? "is" : "are"} not (${bad.v}); left numerical (a timestamp ` +
+          `${nn - ok === 1 ? "is" : "are"} not (${r.bad}); left numerical (a timestamp ` +
           `column must hold dates only)`,
       );
     }
